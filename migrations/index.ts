@@ -1,0 +1,4 @@
+import { InitialSchema1763780000000 } from './1763780000000-InitialSchema.js';
+
+/** Every migration, oldest first. Listed explicitly so no build tool or glob can drop one. */
+export const migrations = [InitialSchema1763780000000];

@@ -1,0 +1,18 @@
+/** API scopes (../shared/CONTRACT.md, Auth). */
+export const SCOPES = [
+  'identities:read',
+  'events:read',
+  'events:subscribe',
+  'identities:write',
+  'pii:read',
+  'deliveries:read',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Who is calling, once their token is verified. */
+export interface Principal {
+  subject: string | null;
+  scopes: ReadonlySet<string>;
+  /** Token expiry (ms since epoch), or null when the token has none. */
+  expiresAt: number | null;
+}

@@ -1,0 +1,85 @@
+import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
+import type { AuthConfig } from '../config.js';
+import { type Principal, SCOPES } from './scopes.js';
+
+/** Why a bearer token was refused; never carries the token itself. */
+export class InvalidTokenError extends Error {
+  override name = 'InvalidTokenError';
+}
+
+export type TokenVerifier = (token: string) => Promise<Principal>;
+
+/** Scopes come from `scope` (space-separated) or `scp` (array, or a string as some issuers send). */
+function scopesOf(payload: JWTPayload): Set<string> {
+  const out = new Set<string>();
+  const { scope, scp } = payload;
+  if (typeof scope === 'string') for (const s of scope.split(' ')) if (s) out.add(s);
+  const scpValue: unknown = scp;
+  if (Array.isArray(scpValue)) {
+    for (const s of scpValue) if (typeof s === 'string') out.add(s);
+  } else if (typeof scpValue === 'string') {
+    for (const s of scpValue.split(' ')) if (s) out.add(s);
+  }
+  return out;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return 'token expired';
+  if (err instanceof errors.JWTClaimValidationFailed) return `token claim "${err.claim}" is not acceptable`;
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature is invalid';
+  if (err instanceof errors.JWKSNoMatchingKey) return 'no key matches the token';
+  return 'token is malformed or cannot be verified';
+}
+
+/** Verifies API bearer tokens with jose: HS256 with a shared secret, or RS256/ES256 from a JWKS URL. */
+export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
+  const key: Uint8Array | JWTVerifyGetKey =
+    auth.kind === 'jwks' ? createRemoteJWKSet(auth.jwksUrl) : auth.secret;
+  const algorithms = auth.kind === 'jwks' ? ['RS256', 'ES256'] : ['HS256'];
+  return async (token) => {
+    try {
+      const { payload } = await jwtVerify(token, key as Uint8Array, {
+        algorithms,
+        clockTolerance: 30,
+        ...(auth.issuer ? { issuer: auth.issuer } : {}),
+        ...(auth.audience ? { audience: auth.audience } : {}),
+      });
+      return {
+        subject: typeof payload.sub === 'string' ? payload.sub : null,
+        scopes: scopesOf(payload),
+        expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+      };
+    } catch (err) {
+      throw new InvalidTokenError(describe(err));
+    }
+  };
+}
+
+/** Takes the token out of an `Authorization: Bearer …` value; null when absent or another scheme. */
+export function bearerToken(header: unknown): string | null {
+  if (typeof header !== 'string') return null;
+  const m = /^Bearer[ \t]+([^\s]+)\s*$/i.exec(header);
+  return m?.[1] ?? null;
+}
+
+/** Signs a token with every scope: the development convenience printed at start-up, and tests' admin. */
+export async function signToken(
+  secret: Uint8Array,
+  opts: {
+    scopes?: readonly string[];
+    subject?: string;
+    expiresIn?: string | number;
+    issuer?: string;
+    audience?: string;
+  } = {},
+): Promise<string> {
+  let jwt = new SignJWT({ scope: (opts.scopes ?? SCOPES).join(' ') })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(opts.subject ?? 'dev-admin')
+    .setIssuedAt()
+    .setExpirationTime(opts.expiresIn ?? '30d');
+  if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
+  if (opts.audience) jwt = jwt.setAudience(opts.audience);
+  return jwt.sign(secret);
+}

@@ -1,0 +1,48 @@
+/**
+ * What the enrollment service needs from a provider: implemented by the Prove Identity Manager
+ * client (prove-client.ts) and by the local sandbox (sandbox-gateway.ts), chosen at start-up.
+ */
+
+export interface EnrollRequest {
+  /** E.164, e.g. +12001004031 (the service validates it: US numbers only). */
+  phoneNumber: string;
+  clientCustomerId: string | null;
+}
+
+/** One batch item's outcome; `code` uses the API's error codes, e.g. `INVALID_PHONE_NUMBER`. */
+export type BatchItemResult = { ok: true; proveId: string } | { ok: false; code: string; message: string };
+
+export interface EnrollmentGateway {
+  readonly mode: 'prove' | 'sandbox';
+  enroll(req: EnrollRequest): Promise<{ proveId: string }>;
+  /** Same length and order as `items`; one refused item does not fail the others. */
+  batchEnroll(items: EnrollRequest[]): Promise<BatchItemResult[]>;
+  deactivate(proveId: string): Promise<void>;
+  activate(proveId: string): Promise<void>;
+}
+
+export interface ProviderUnavailableDetails {
+  /** Prove's HTTP status, when it answered at all. */
+  status?: number;
+  /** Prove's own error `code`, when its answer carried one. */
+  providerCode?: string;
+  cause?: unknown;
+}
+
+/**
+ * The provider failed, refused, or answered something unusable. The message is safe to show to
+ * an admin: it never includes the client secret or an access token (the API maps this error to
+ * `PROVIDER_UNAVAILABLE`).
+ */
+export class ProviderUnavailableError extends Error {
+  readonly code = 'PROVIDER_UNAVAILABLE' as const;
+  readonly status: number | undefined;
+  readonly providerCode: string | undefined;
+
+  constructor(message: string, details: ProviderUnavailableDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'ProviderUnavailableError';
+    this.status = details.status;
+    this.providerCode = details.providerCode;
+  }
+}

@@ -1,0 +1,103 @@
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import type { FastifyInstance } from 'fastify';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import type { Logger } from 'pino';
+import type { Metrics } from '../http/metrics.js';
+import type { GraphQLContext } from './context.js';
+
+/** Codes whose message is meant for the caller. Anything else is masked as INTERNAL_SERVER_ERROR. */
+const PUBLIC_CODES = new Set([
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'ALREADY_ENROLLED',
+  'INVALID_PHONE_NUMBER',
+  'MONITORING_ENDED',
+  'BATCH_TOO_LARGE',
+  'PROVIDER_UNAVAILABLE',
+  // Apollo's own, for malformed requests.
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+
+/**
+ * Unexpected errors (a failed SQL statement, a bug) are logged with the request id and answered as
+ * INTERNAL_SERVER_ERROR without details: no stack, SQL or secret reaches a caller.
+ */
+export function maskErrors(log: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && PUBLIC_CODES.has(code)) {
+      const { stacktrace: _drop, ...extensions } = formatted.extensions ?? {};
+      return { ...formatted, extensions };
+    }
+    const original = unwrapResolverError(error);
+    // Variable coercion failures carry no code in some paths but are the caller's fault and safe.
+    if (
+      original instanceof GraphQLError &&
+      !original.originalError &&
+      formatted.message.startsWith('Variable ')
+    ) {
+      return { message: formatted.message, extensions: { code: 'BAD_USER_INPUT' } };
+    }
+    log.error({ err: original, path: formatted.path }, 'unexpected GraphQL error');
+    return {
+      message: 'Internal server error',
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
+  };
+}
+
+function metricsPlugin(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      const end = metrics.graphqlOperations.startTimer();
+      let operation = 'unknown';
+      return {
+        async didResolveOperation(rc) {
+          operation = rc.operation?.operation ?? 'unknown';
+        },
+        async willSendResponse(rc) {
+          const errors =
+            rc.response.body.kind === 'single' ? rc.response.body.singleResult.errors : undefined;
+          end({ operation, outcome: errors?.length ? 'error' : 'ok' });
+        },
+      };
+    },
+  };
+}
+
+export interface ApolloOptions {
+  schema: GraphQLSchema;
+  app: FastifyInstance;
+  log: Logger;
+  metrics: Metrics;
+  production: boolean;
+}
+
+/** Apollo Server for GraphQL over HTTP: masked errors, no introspection in production, drained on close. */
+export function createApollo(opts: ApolloOptions): ApolloServer<GraphQLContext> {
+  return new ApolloServer<GraphQLContext>({
+    schema: opts.schema,
+    introspection: !opts.production,
+    includeStacktraceInErrorResponses: false,
+    hideSchemaDetailsFromClientErrors: opts.production,
+    csrfPrevention: true,
+    formatError: maskErrors(opts.log),
+    plugins: [
+      fastifyApolloDrainPlugin(opts.app),
+      // We set no cache hints; the plugin would otherwise wrap every resolver.
+      ApolloServerPluginCacheControlDisabled(),
+      metricsPlugin(opts.metrics),
+    ],
+  });
+}

@@ -1,0 +1,21 @@
+import type { DataSource } from 'typeorm';
+import type { Principal, Scope } from '../auth/scopes.js';
+import { forbidden, unauthenticated } from './errors.js';
+
+/** What every resolver gets: who is calling and the data access of this process. */
+export interface GraphQLContext {
+  principal: Principal | null;
+  requestId: string;
+  db: DataSource;
+}
+
+/** Throws UNAUTHENTICATED without a principal, FORBIDDEN without the scope. */
+export function requireScope(ctx: GraphQLContext, scope: Scope): Principal {
+  if (!ctx.principal) throw unauthenticated();
+  if (!ctx.principal.scopes.has(scope)) throw forbidden(scope);
+  return ctx.principal;
+}
+
+export function hasScope(ctx: GraphQLContext, scope: Scope): boolean {
+  return ctx.principal?.scopes.has(scope) ?? false;
+}

@@ -1,0 +1,37 @@
+import { Field, ID, ObjectType } from 'type-graphql';
+import type { MonitoringStatus, Provider, RiskLevel } from '../../domain/types.js';
+import { DateTimeScalar } from '../scalars.js';
+import { MonitoringStatusEnum, ProviderEnum, RiskLevelEnum } from './enums.js';
+
+@ObjectType('Identity', { description: 'A monitored identity with its current status and risk level' })
+export class Identity {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => ProviderEnum)
+  provider!: Provider;
+
+  @Field(() => String, { nullable: true, description: 'Prove identityId, Passbase key, VOVE refId' })
+  providerIdentityId!: string | null;
+
+  @Field(() => String, { nullable: true })
+  clientCustomerId!: string | null;
+
+  /** Resolved by IdentityResolver: masked without pii:read. */
+  phoneNumber!: string | null;
+
+  @Field(() => MonitoringStatusEnum)
+  status!: MonitoringStatus;
+
+  @Field(() => RiskLevelEnum)
+  riskLevel!: RiskLevel;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  enrolledAt!: Date | null;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  deactivatedAt!: Date | null;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  lastEventAt!: Date | null;
+}

@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import type { DataSource } from 'typeorm';
+import { migrationsApplied } from '../db/data-source.js';
+import type { Metrics } from './metrics.js';
+
+/** /healthz (the process runs), /readyz (database answers, migrations applied), /metrics. */
+export function registerHealthRoutes(app: FastifyInstance, db: DataSource, metrics: Metrics): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (req, reply) => {
+    try {
+      if (await migrationsApplied(db)) return { status: 'ready' };
+      return reply.code(503).send({ status: 'unavailable', reason: 'migrations_pending' });
+    } catch (err) {
+      req.log.warn({ err: { message: (err as Error).message } }, 'readiness check failed');
+      return reply.code(503).send({ status: 'unavailable', reason: 'database_unreachable' });
+    }
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}

@@ -1,0 +1,67 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+/**
+ * Every metric of one server, on a registry of its own (tests run two servers in one process).
+ * Names follow Prometheus conventions: base units, `_total` for counters.
+ */
+export function createMetrics(poolStats: () => PoolStats) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const durationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  const metrics = {
+    registry,
+    httpRequests: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP requests by method, route and status code',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: durationBuckets,
+      registers: [registry],
+    }),
+    graphqlOperations: new Histogram({
+      name: 'graphql_operation_duration_seconds',
+      help: 'GraphQL operations over HTTP by operation type and outcome',
+      labelNames: ['operation', 'outcome'] as const,
+      buckets: durationBuckets,
+      registers: [registry],
+    }),
+    webhookDeliveries: new Counter({
+      name: 'webhook_deliveries_total',
+      help: 'Webhook deliveries by provider and outcome (accepted, spooled, duplicate-only, or the error code)',
+      labelNames: ['provider', 'outcome'] as const,
+      registers: [registry],
+    }),
+    webhookEvents: new Counter({
+      name: 'webhook_events_total',
+      help: 'Webhook notifications by provider and result (accepted, duplicate, rejected)',
+      labelNames: ['provider', 'result'] as const,
+      registers: [registry],
+    }),
+    rejectedNotRecorded: new Counter({
+      name: 'webhook_rejections_unrecorded_total',
+      help: 'Rejected deliveries not written to the database because the per-provider cap was reached',
+      labelNames: ['provider'] as const,
+      registers: [registry],
+    }),
+  };
+  new Gauge({
+    name: 'db_pool_connections',
+    help: 'Database pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const s = poolStats();
+      this.set({ state: 'total' }, s.total);
+      this.set({ state: 'idle' }, s.idle);
+      this.set({ state: 'waiting' }, s.waiting);
+    },
+  });
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { NormalizedEvent, Provider } from '../../domain/types.js';
+
+/** Why a delivery failed authentication: answered 401 with `{"error": code}`. */
+export type AuthErrorCode =
+  | 'missing_signature'
+  | 'invalid_signature'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'invalid_issuer'
+  | 'body_hash_mismatch'
+  | 'timestamp_out_of_tolerance'
+  | 'decryption_failed';
+
+/** A delivery whose authenticity is proven; `plaintext` is the body to parse (decrypted for Passbase). */
+export interface VerifiedDelivery {
+  plaintext: Buffer;
+  /** Prove `X-Correlation-ID`, when sent. */
+  correlationId: string | null;
+  /** Prove token id that must be new, with the time after which it can be forgotten. */
+  replayGuard: { jti: string; expiresAt: Date } | null;
+  /** Svix message id (VOVE), reused by retries: the event id. */
+  messageId: string | null;
+  /** Svix timestamp (VOVE): the event's occurredAt. */
+  signedAt: Date | null;
+}
+
+export type VerifyResult = { ok: true; delivery: VerifiedDelivery } | { ok: false; code: AuthErrorCode };
+
+/** A notification that could not be used; stored raw with the delivery for an operator. */
+export interface RejectedItem {
+  index: number;
+  reason: string;
+  raw: unknown;
+}
+
+export type ParseResult =
+  | { ok: true; events: NormalizedEvent[]; rejected: RejectedItem[] }
+  | { ok: false; message: string };
+
+/**
+ * One identity provider's webhook dialect. The ingest service knows nothing else about a provider.
+ * `verify` sees the exact raw bytes before any parsing; `parse` sees only verified plaintext.
+ */
+export interface WebhookProvider {
+  readonly provider: Provider;
+  /** Path segment under /webhooks/. */
+  readonly slug: 'prove' | 'vove' | 'passbase';
+  verify(raw: Buffer, headers: IncomingHttpHeaders, now: Date): Promise<VerifyResult>;
+  parse(delivery: VerifiedDelivery): ParseResult;
+}

@@ -1,0 +1,136 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { fastifyApolloHandler } from '@as-integrations/fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { GraphQLError } from 'graphql';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
+import type { Config } from './config.js';
+import { type Database, openDatabase } from './db/database.js';
+import { createApollo } from './graphql/apollo.js';
+import type { GraphQLContext } from './graphql/context.js';
+import { createSchema } from './graphql/schema.js';
+import { createWsServer } from './graphql/ws.js';
+import { registerHealthRoutes } from './http/health.js';
+import { createLogger } from './http/logger.js';
+import { createMetrics, type PoolStats } from './http/metrics.js';
+
+/** Webhook bodies are capped at 1 MiB (contract: larger answers 413). */
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface App {
+  /** http://host:port */
+  url: string;
+  port: number;
+  db: DataSource;
+  log: Logger;
+  /** Set when no auth is configured outside production: an admin token with every scope. */
+  devToken: string | null;
+  fastify: FastifyInstance;
+  /** Graceful: stop accepting, close sockets with 1001, finish in-flight requests, close the pool, stop PostgreSQL. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Use this database instead of opening one from the config (tests share one across servers). */
+  database?: Database;
+}
+
+function poolStatsOf(db: DataSource): () => PoolStats {
+  return () => {
+    // TypeORM's postgres driver keeps the node-postgres Pool as `master`.
+    const pool = (
+      db.driver as unknown as { master?: { totalCount: number; idleCount: number; waitingCount: number } }
+    ).master;
+    return { total: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+  };
+}
+
+/** Composition root: builds and wires everything, listens, and returns the running app. */
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<App> {
+  const log = opts.logger ?? createLogger(config.logLevel);
+  const database =
+    opts.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log }));
+  const db = database.dataSource;
+  const metrics = createMetrics(poolStatsOf(db));
+  const verify = createTokenVerifier(config.auth);
+  const devToken = config.auth.kind === 'dev' ? await signToken(config.auth.secret) : null;
+  const schema = await createSchema();
+
+  const app = Fastify({
+    // pino 10's Logger and fastify's pino-9-based FastifyBaseLogger differ only in typings.
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    // No line per request: at thousands of webhooks a second, metrics tell more for less.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequests.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  registerHealthRoutes(app, db, metrics);
+
+  const apollo = createApollo({ schema, app, log, metrics, production: config.production });
+  await apollo.start();
+  app.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: fastifyApolloHandler(apollo, {
+      async context(req): Promise<GraphQLContext> {
+        const header = req.headers.authorization;
+        if (header === undefined) return { principal: null, requestId: req.id, db };
+        const token = bearerToken(header);
+        try {
+          if (!token) throw new Error('not a bearer token');
+          return { principal: await verify(token), requestId: req.id, db };
+        } catch (err) {
+          throw new GraphQLError(`invalid bearer token: ${(err as Error).message}`, {
+            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+          });
+        }
+      },
+    }),
+  });
+
+  const ws = createWsServer({ schema, db, verify, log, production: config.production });
+  app.server.on('upgrade', ws.handleUpgrade);
+
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await apollo.stop();
+    if (!opts.database) await database.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    db,
+    log,
+    devToken,
+    fastify: app,
+    close() {
+      closing ??= (async () => {
+        await ws.close();
+        await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
+        if (!opts.database) await database.close();
+      })();
+      return closing;
+    },
+  };
+}

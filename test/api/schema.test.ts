@@ -1,0 +1,26 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { IdentityEntity } from '../../src/db/entities/index.js';
+import { schemaSdl } from '../../src/graphql/print-schema.js';
+import { IdentityResolver } from '../../src/graphql/resolvers/identity.resolver.js';
+
+describe('GraphQL schema', () => {
+  it('schema.graphql at the repository root matches the code (run `npm run schema` after changing it)', async () => {
+    const committed = await readFile(new URL('../../../schema.graphql', import.meta.url), 'utf8');
+    assert.equal(committed, await schemaSdl());
+  });
+
+  it('is compiled with decorator metadata (the test build emits what type-graphql and TypeORM read)', () => {
+    // esbuild-based runners drop emitDecoratorMetadata; this build (tsc) must not.
+    const params = Reflect.getMetadata(
+      'design:paramtypes',
+      IdentityResolver.prototype,
+      'identity',
+    ) as unknown[];
+    assert.deepEqual(params, [String, Object]);
+    assert.equal(Reflect.getMetadata('design:type', IdentityEntity.prototype, 'enrolledAt'), Object);
+    assert.equal(Reflect.getMetadata('design:type', IdentityEntity.prototype, 'id'), String);
+  });
+});

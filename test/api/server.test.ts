@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+describe('server', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  it('answers /healthz and /readyz', async () => {
+    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    const ready = await fetch(`${s.url}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { status: 'ready' });
+  });
+
+  it('answers /readyz 503 when migrations are not all applied', async () => {
+    await s.app.db.query("UPDATE typeorm_migrations SET name = name || '-renamed'");
+    try {
+      const res = await fetch(`${s.url}/readyz`);
+      assert.equal(res.status, 503);
+      assert.deepEqual(await res.json(), { status: 'unavailable', reason: 'migrations_pending' });
+    } finally {
+      await s.app.db.query("UPDATE typeorm_migrations SET name = replace(name, '-renamed', '')");
+    }
+  });
+
+  it('exposes Prometheus metrics for HTTP, GraphQL and the pool', async () => {
+    await s.gql('{ __typename }');
+    const res = await fetch(`${s.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await res.text();
+    assert.match(
+      text,
+      /http_request_duration_seconds_count\{method="POST",route="\/graphql",status="200"\} \d+/,
+    );
+    assert.match(text, /graphql_operation_duration_seconds_count\{operation="query",outcome="ok"\} \d+/);
+    assert.match(text, /db_pool_connections\{state="total"\} \d+/);
+  });
+
+  it('answers a GraphQL query for a token with the scope', async () => {
+    const res = await s.gql<{ identity: null }>(
+      '{ identity(id: "8b0e7d3c-5a3b-4f57-9a2b-1c2d3e4f5a6b") { id } }',
+    );
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { data: { identity: null } });
+  });
+
+  it('refuses a query without a token as UNAUTHENTICATED and without the scope as FORBIDDEN', async () => {
+    const q = '{ identity(id: "8b0e7d3c-5a3b-4f57-9a2b-1c2d3e4f5a6b") { id } }';
+    const anonymous = await s.gql(q, {}, { token: null });
+    assert.equal(anonymous.body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    const reader = await s.gql(q, {}, { token: await s.token(['events:read']) });
+    assert.equal(reader.body.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    assert.match(reader.body.errors?.[0]?.message ?? '', /identities:read/);
+  });
+
+  it('answers 401 UNAUTHENTICATED for a forged or expired token', async () => {
+    const forged = `${(await s.token()).slice(0, -4)}AAAA`;
+    const res = await s.gql('{ __typename }', {}, { token: forged });
+    assert.equal(res.status, 401);
+    assert.equal(res.body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    const expired = await s.token(undefined, { expiresIn: Math.floor(Date.now() / 1000) - 120 });
+    const res2 = await s.gql('{ __typename }', {}, { token: expired });
+    assert.equal(res2.status, 401);
+    assert.match(res2.body.errors?.[0]?.message ?? '', /expired/);
+  });
+
+  it('refuses a malformed identity id as BAD_USER_INPUT', async () => {
+    const res = await s.gql('{ identity(id: "1; DROP TABLE identities") { id } }');
+    assert.equal(res.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+  });
+
+  it('never logs a bearer token', async () => {
+    const token = await s.token();
+    await s.gql('{ __typename }', {}, { token });
+    await s.gql('{ __typename }', {}, { token: `${token}x` });
+    assert.ok(!s.logs.join('').includes(token.split('.')[2]!));
+  });
+});
+
+describe('server without auth configuration (development)', () => {
+  it('makes a dev admin token with every scope', async () => {
+    const s = await startTestServer({ env: { AUTH_JWT_SECRET: '' } });
+    try {
+      assert.ok(s.app.devToken);
+      const res = await s.gql<{ identity: null }>(
+        '{ identity(id: "8b0e7d3c-5a3b-4f57-9a2b-1c2d3e4f5a6b") { id } }',
+        {},
+        { token: s.app.devToken },
+      );
+      assert.deepEqual(res.body, { data: { identity: null } });
+    } finally {
+      await s.close();
+    }
+  });
+});
