@@ -9,7 +9,7 @@ import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/database.js';
 import { createApollo } from './graphql/apollo.js';
-import type { GraphQLContext } from './graphql/context.js';
+import { type GraphQLContext, makeContext } from './graphql/context.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
 import { registerHealthRoutes } from './http/health.js';
@@ -88,11 +88,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     handler: fastifyApolloHandler(apollo, {
       async context(req): Promise<GraphQLContext> {
         const header = req.headers.authorization;
-        if (header === undefined) return { principal: null, requestId: req.id, db };
+        if (header === undefined) return makeContext({ principal: null, requestId: req.id, db });
         const token = bearerToken(header);
         try {
           if (!token) throw new Error('not a bearer token');
-          return { principal: await verify(token), requestId: req.id, db };
+          return makeContext({ principal: await verify(token), requestId: req.id, db });
         } catch (err) {
           throw new GraphQLError(`invalid bearer token: ${(err as Error).message}`, {
             extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },

@@ -9,6 +9,11 @@ export interface GraphQLContext {
   db: DataSource;
 }
 
+/** One context per HTTP request or per WebSocket operation (per-request caches live here). */
+export function makeContext(args: { principal: Principal | null; requestId: string; db: DataSource }): GraphQLContext {
+  return { principal: args.principal, requestId: args.requestId, db: args.db };
+}
+
 /** Throws UNAUTHENTICATED without a principal, FORBIDDEN without the scope. */
 export function requireScope(ctx: GraphQLContext, scope: Scope): Principal {
   if (!ctx.principal) throw unauthenticated();

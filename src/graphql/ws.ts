@@ -8,7 +8,7 @@ import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
 import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
-import type { GraphQLContext } from './context.js';
+import { type GraphQLContext, makeContext } from './context.js';
 
 /** Close code for a server going away (RFC 6455 §7.4.1), sent to every socket on shutdown. */
 export const GOING_AWAY = 1001;
@@ -49,7 +49,7 @@ export function createWsServer(opts: WsOptions) {
         }
       },
       context(ctx): GraphQLContext {
-        return { principal: ctx.extra.principal ?? null, requestId: 'ws', db: opts.db };
+        return makeContext({ principal: ctx.extra.principal ?? null, requestId: 'ws', db: opts.db });
       },
     },
     wss,

@@ -1,0 +1,46 @@
+/**
+ * Opaque Relay cursors: base64url of `<kind>:<part>:<part>…`. The kind keeps a cursor of one list
+ * from being passed to another; parts are validated so a tampered cursor is refused, never sent to SQL.
+ */
+
+export type CursorKind = 'event' | 'identity' | 'delivery';
+
+export class InvalidCursorError extends Error {
+  override name = 'InvalidCursorError';
+}
+
+const PART = /^[0-9A-Za-z._-]{1,64}$/;
+
+export function encodeCursor(kind: CursorKind, parts: readonly string[]): string {
+  return Buffer.from([kind, ...parts].join(':'), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(kind: CursorKind, cursor: string, arity: number): string[] {
+  if (cursor.length === 0 || cursor.length > 256 || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+    throw new InvalidCursorError('cursor is malformed');
+  }
+  const [k, ...parts] = Buffer.from(cursor, 'base64url').toString('utf8').split(':');
+  if (k !== kind) throw new InvalidCursorError(`cursor does not belong to this list (expected a ${kind} cursor)`);
+  if (parts.length !== arity || !parts.every((p) => PART.test(p))) throw new InvalidCursorError('cursor is malformed');
+  return parts;
+}
+
+/** Position of an event in the one global order (docs/adr/0003-event-order.md): writer transaction, then id. */
+export interface EventPosition {
+  /** xid8 of the transaction that stored the event, as a decimal string. */
+  txId: string;
+  /** The event's bigint id, as a decimal string. */
+  id: string;
+}
+
+const DECIMAL = /^(0|[1-9]\d{0,19})$/;
+
+export function encodeEventCursor(p: EventPosition): string {
+  return encodeCursor('event', [p.txId, p.id]);
+}
+
+export function decodeEventCursor(cursor: string): EventPosition {
+  const [txId, id] = decodeCursor('event', cursor, 2);
+  if (!txId || !id || !DECIMAL.test(txId) || !DECIMAL.test(id)) throw new InvalidCursorError('cursor is malformed');
+  return { txId, id };
+}

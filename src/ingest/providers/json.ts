@@ -1,0 +1,103 @@
+/**
+ * Small guards shared by the provider modules for reading untrusted input: webhook bodies stay `unknown`
+ * until one of these has checked them, and request headers may be `string | string[] | undefined`.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+export type JsonRecord = Record<string, unknown>;
+
+/** A plain JSON object (not an array, not null). */
+export function isRecord(value: unknown): value is JsonRecord {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A short name for the JSON type of a value, for error messages ("array", "null", "number"...). */
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+/**
+ * A provider-sent value, quoted and cut short, for a message. Only ever used on authenticated
+ * content (never on headers or tokens), so it cannot leak a secret; the cap keeps messages readable.
+ */
+export function quoteValue(value: string, max = 60): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+}
+
+// `fatal: true` turns malformed UTF-8 into an error instead of silently inserting U+FFFD, so a body
+// that is not UTF-8 is reported as such rather than parsed into something the sender never wrote.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Strict UTF-8 decoding; throws a TypeError on malformed input. */
+export function decodeUtf8Strict(bytes: Uint8Array): string {
+  return strictUtf8.decode(bytes);
+}
+
+export type JsonBody = { ok: true; value: unknown } | { ok: false; message: string };
+
+/**
+ * Parses a body as UTF-8 JSON without throwing. The messages are fixed strings on purpose: V8's
+ * SyntaxError messages quote pieces of the input, and a 400 answer should not echo the body.
+ */
+export function parseJsonBody(bytes: Uint8Array): JsonBody {
+  let text: string;
+  try {
+    text = decodeUtf8Strict(bytes);
+  } catch {
+    return { ok: false, message: 'body is not valid UTF-8' };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, message: 'body is not valid JSON' };
+  }
+}
+
+export type Field<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/**
+ * Reads a required string field that providers spell several ways (e.g. `eventId` / `eventID`): the first
+ * alias present with a non-null value wins. Absent, null and "" are "missing"; another type, or more than
+ * `maxLength` characters, is a failure whose reason names the field.
+ */
+export function readRequiredString(
+  obj: JsonRecord,
+  aliases: readonly string[],
+  maxLength: number,
+): Field<string> {
+  const field = readOptionalString(obj, aliases, maxLength);
+  if (!field.ok) return field;
+  if (field.value === null) return { ok: false, reason: `${aliases.join(' / ')} is missing` };
+  return { ok: true, value: field.value };
+}
+
+/** Like readRequiredString, but absent, null and "" read as `null`. */
+export function readOptionalString(
+  obj: JsonRecord,
+  aliases: readonly string[],
+  maxLength: number,
+): Field<string | null> {
+  const alias = aliases.find(
+    (name) => Object.hasOwn(obj, name) && obj[name] !== null && obj[name] !== undefined,
+  );
+  const value = alias === undefined ? undefined : obj[alias];
+  if (alias === undefined || value === '') return { ok: true, value: null };
+  if (typeof value !== 'string')
+    return { ok: false, reason: `${alias} must be a string, got ${describeType(value)}` };
+  if (value.length > maxLength) {
+    return { ok: false, reason: `${alias} must be at most ${maxLength} characters, got ${value.length}` };
+  }
+  return { ok: true, value };
+}
+
+/**
+ * One header value. Node gives a `string[]` only for a header sent several times; for the
+ * authentication headers that is ambiguous (which one was signed?), so it reads as absent.
+ */
+export function singleHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  if (Array.isArray(value)) return value.length === 1 ? value[0] : undefined;
+  return value;
+}
