@@ -20,8 +20,12 @@ export function decodeCursor(kind: CursorKind, cursor: string, arity: number): s
     throw new InvalidCursorError('cursor is malformed');
   }
   const [k, ...parts] = Buffer.from(cursor, 'base64url').toString('utf8').split(':');
-  if (k !== kind) throw new InvalidCursorError(`cursor does not belong to this list (expected a ${kind} cursor)`);
-  if (parts.length !== arity || !parts.every((p) => PART.test(p))) throw new InvalidCursorError('cursor is malformed');
+  if (k !== kind) {
+    throw new InvalidCursorError(`cursor does not belong to this list (expected a ${kind} cursor)`);
+  }
+  if (parts.length !== arity || !parts.every((p) => PART.test(p))) {
+    throw new InvalidCursorError('cursor is malformed');
+  }
   return parts;
 }
 
@@ -41,6 +45,7 @@ export function encodeEventCursor(p: EventPosition): string {
 
 export function decodeEventCursor(cursor: string): EventPosition {
   const [txId, id] = decodeCursor('event', cursor, 2);
-  if (!txId || !id || !DECIMAL.test(txId) || !DECIMAL.test(id)) throw new InvalidCursorError('cursor is malformed');
+  if (!txId || !id || !DECIMAL.test(txId) || !DECIMAL.test(id))
+    throw new InvalidCursorError('cursor is malformed');
   return { txId, id };
 }

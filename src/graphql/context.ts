@@ -10,7 +10,11 @@ export interface GraphQLContext {
 }
 
 /** One context per HTTP request or per WebSocket operation (per-request caches live here). */
-export function makeContext(args: { principal: Principal | null; requestId: string; db: DataSource }): GraphQLContext {
+export function makeContext(args: {
+  principal: Principal | null;
+  requestId: string;
+  db: DataSource;
+}): GraphQLContext {
   return { principal: args.principal, requestId: args.requestId, db: args.db };
 }
 

@@ -17,8 +17,16 @@ describe('cursors', () => {
 
   it('refuse malformed, tampered and foreign cursors', () => {
     const identity = encodeCursor('identity', ['1700000000000000', 'abc']);
-    for (const bad of ['', '!!!', 'x'.repeat(300), identity, encodeCursor('event', ['1']), encodeCursor('event', ['a', '1']),
-      encodeCursor('event', ['1', "1' OR 1=1"]), encodeCursor('event', ['-1', '2'])]) {
+    for (const bad of [
+      '',
+      '!!!',
+      'x'.repeat(300),
+      identity,
+      encodeCursor('event', ['1']),
+      encodeCursor('event', ['a', '1']),
+      encodeCursor('event', ['1', "1' OR 1=1"]),
+      encodeCursor('event', ['-1', '2']),
+    ]) {
       assert.throws(() => decodeEventCursor(bad), InvalidCursorError, bad);
     }
     assert.deepEqual(decodeCursor('identity', identity, 2), ['1700000000000000', 'abc']);
