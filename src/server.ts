@@ -13,6 +13,13 @@ import { type GraphQLContext, makeContext } from './graphql/context.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
 import { registerHealthRoutes } from './http/health.js';
+import { createIngestService } from './ingest/ingest.service.js';
+import { createProviders } from './ingest/providers/index.js';
+import { createRejectionRecorder } from './ingest/rejections.js';
+import { Spool } from './ingest/spool.js';
+import { startSpoolLoader } from './ingest/spool-loader.js';
+import { purgeExpiredTokenIds, storeDelivery } from './ingest/store.js';
+import { registerWebhookRoutes } from './ingest/webhook.routes.js';
 import { createLogger } from './http/logger.js';
 import { createMetrics, type PoolStats } from './http/metrics.js';
 
@@ -80,6 +87,25 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   registerHealthRoutes(app, db, metrics);
 
+  const spool = new Spool(config.spoolDir, log);
+  await spool.init();
+  const spoolLoader = startSpoolLoader({ spool, store: (r) => storeDelivery(db, r), log });
+  void spoolLoader.kick(); // deliveries spooled before a restart load now
+  const ingest = createIngestService({
+    db,
+    spool,
+    metrics,
+    log,
+    recordRejection: createRejectionRecorder(db, metrics, log),
+    onSpooled: () => void spoolLoader.kick(),
+  });
+  registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
+  const purge = setInterval(
+    () => purgeExpiredTokenIds(db).catch((err: unknown) => log.warn({ err }, 'could not purge expired token ids')),
+    5 * 60_000,
+  );
+  purge.unref();
+
   const apollo = createApollo({ schema, app, log, metrics, production: config.production });
   await apollo.start();
   app.route({
@@ -126,8 +152,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     fastify: app,
     close() {
       closing ??= (async () => {
+        clearInterval(purge);
         await ws.close();
         await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
+        await spoolLoader.stop();
         if (!opts.database) await database.close();
       })();
       return closing;

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { signToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
@@ -12,6 +15,7 @@ export interface TestServer {
   app: App;
   url: string;
   database: TestDatabase;
+  spoolDir: string;
   /** Every log line the server wrote, for tests that check nothing secret leaks. */
   logs: string[];
   /** A token with the given scopes (all by default), signed with the server's auth secret. */
@@ -36,9 +40,12 @@ export async function startTestServer(
   opts: { env?: Record<string, string>; database?: TestDatabase } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
+  // Each server spools into a directory of its own: a spool is drained into whatever database its server uses.
+  const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'idm-spool-'));
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: database.url,
+    SPOOL_DIR: spoolDir,
     AUTH_JWT_SECRET: TEST_AUTH_SECRET,
     LOG_LEVEL: 'info',
     ...opts.env,
@@ -56,6 +63,7 @@ export async function startTestServer(
     app,
     url: app.url,
     database,
+    spoolDir,
     logs,
     token: (scopes, o) =>
       signToken(secret, {
@@ -76,6 +84,7 @@ export async function startTestServer(
     },
     async close() {
       await app.close();
+      await rm(spoolDir, { recursive: true, force: true });
       if (!opts.database) await database.drop();
     },
   };

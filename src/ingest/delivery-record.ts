@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { effectOf } from '../domain/identity-policy.js';
+import type { NormalizedEvent, Provider } from '../domain/types.js';
+import type { RejectedItem, VerifiedDelivery } from './providers/provider.js';
+
+/**
+ * A verified, parsed delivery exactly as ingest_delivery() takes it (migrations/…-IngestFunctions.ts).
+ * The same record goes to PostgreSQL directly or, while it is down, to the spool and later from there.
+ */
+export interface DeliveryRecord {
+  delivery: {
+    provider: Provider;
+    receivedAt: string;
+    /** "accepted" when stored directly, "spooled" when it waited in the spool. */
+    outcome: 'accepted' | 'spooled';
+    correlationId: string | null;
+    bodySha256: string;
+    jti: string | null;
+    jtiExpiresAt: string | null;
+    rejected: RejectedItem[];
+  };
+  events: EventRow[];
+}
+
+/** One event row in the snake_case shape of the `ingest_event` SQL type. */
+export interface EventRow {
+  ord: number;
+  provider: Provider;
+  provider_event_id: string;
+  provider_identity_id: string;
+  client_customer_id: string | null;
+  type: string;
+  raw_type: string;
+  description: string | null;
+  occurred_at: string;
+  new_carrier: string | null;
+  new_line_type: string | null;
+  verification_status: string | null;
+  status_effect: string | null;
+  risk_mode: string | null;
+  risk_effect: string | null;
+  tiebreak: number;
+}
+
+export function sha256Hex(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+/** Normalized events with the policy's effect of each, in delivery order. */
+export function toEventRows(events: readonly NormalizedEvent[]): EventRow[] {
+  return events.map((e, ord) => {
+    const effect = effectOf(e);
+    return {
+      ord,
+      provider: e.provider,
+      provider_event_id: e.providerEventId,
+      provider_identity_id: e.providerIdentityId,
+      client_customer_id: e.clientCustomerId,
+      type: e.type,
+      raw_type: e.rawType,
+      description: e.description,
+      occurred_at: e.occurredAt.toISOString(),
+      new_carrier: e.newCarrier,
+      new_line_type: e.newLineType,
+      verification_status: e.verificationStatus,
+      status_effect: effect.status,
+      risk_mode: effect.risk?.mode ?? null,
+      risk_effect: effect.risk?.level ?? null,
+      tiebreak: effect.tiebreak,
+    };
+  });
+}
+
+export function buildRecord(args: {
+  provider: Provider;
+  raw: Buffer;
+  receivedAt: Date;
+  verified: VerifiedDelivery;
+  events: readonly NormalizedEvent[];
+  rejected: RejectedItem[];
+}): DeliveryRecord {
+  const guard = args.verified.replayGuard;
+  return {
+    delivery: {
+      provider: args.provider,
+      receivedAt: args.receivedAt.toISOString(),
+      outcome: 'accepted',
+      correlationId: args.verified.correlationId,
+      bodySha256: sha256Hex(args.raw),
+      jti: guard?.jti ?? null,
+      jtiExpiresAt: guard?.expiresAt.toISOString() ?? null,
+      rejected: args.rejected,
+    },
+    events: toEventRows(args.events),
+  };
+}

@@ -1,0 +1,110 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import type { Metrics } from '../http/metrics.js';
+import { buildRecord, type DeliveryRecord, sha256Hex } from './delivery-record.js';
+import type { AuthErrorCode, WebhookProvider } from './providers/provider.js';
+import type { RejectionRecorder } from './rejections.js';
+import type { Spool } from './spool.js';
+import { type StoreResult, storeDelivery } from './store.js';
+
+/** Everything a webhook delivery can come to; src/ingest/webhook.routes.ts maps each to HTTP. */
+export type IngestOutcome =
+  | { kind: 'accepted'; accepted: number; duplicates: number; rejected: number }
+  | { kind: 'spooled' }
+  | { kind: 'auth_failed'; code: AuthErrorCode }
+  | { kind: 'invalid_payload'; message: string }
+  | { kind: 'replayed' }
+  | { kind: 'not_configured' }
+  | { kind: 'unavailable' };
+
+export interface IngestDeps {
+  db: DataSource;
+  spool: Spool;
+  metrics: Metrics;
+  log: Logger;
+  recordRejection: RejectionRecorder;
+  /** Called after a delivery is spooled, to start loading as soon as PostgreSQL is back. */
+  onSpooled: () => void;
+}
+
+/**
+ * The one ingest path for every provider: verify the raw bytes, parse, then commit (or spool) in one
+ * transaction. It knows nothing about any provider beyond the WebhookProvider interface.
+ */
+export function createIngestService(deps: IngestDeps) {
+  const { metrics, log } = deps;
+
+  function refuse(
+    provider: WebhookProvider,
+    raw: Buffer,
+    now: Date,
+    outcome: Exclude<IngestOutcome, { kind: 'accepted' | 'spooled' | 'not_configured' | 'unavailable' }>,
+    correlationId: string | null,
+  ): IngestOutcome {
+    const code = outcome.kind === 'auth_failed' ? outcome.code : outcome.kind === 'replayed' ? 'replayed_token' : 'invalid_payload';
+    metrics.webhookDeliveries.inc({ provider: provider.provider, outcome: code });
+    deps.recordRejection({ provider: provider.provider, outcome: code, correlationId, bodySha256: sha256Hex(raw), now });
+    log.info({ provider: provider.provider, outcome: code, correlationId }, 'webhook delivery refused');
+    return outcome;
+  }
+
+  async function commitOrSpool(record: DeliveryRecord): Promise<StoreResult | 'spooled' | 'unavailable'> {
+    try {
+      return await storeDelivery(deps.db, record);
+    } catch (err) {
+      log.warn({ err, provider: record.delivery.provider }, 'database unavailable for a verified delivery; spooling');
+      try {
+        await deps.spool.append({ ...record, delivery: { ...record.delivery, outcome: 'spooled' } });
+        deps.onSpooled();
+        return 'spooled';
+      } catch (spoolErr) {
+        log.error({ err: spoolErr, provider: record.delivery.provider }, 'spool refused a verified delivery');
+        return 'unavailable';
+      }
+    }
+  }
+
+  return async function ingest(
+    provider: WebhookProvider | null,
+    raw: Buffer,
+    headers: IncomingHttpHeaders,
+  ): Promise<IngestOutcome> {
+    if (!provider) return { kind: 'not_configured' };
+    const now = new Date();
+    const verified = await provider.verify(raw, headers, now);
+    if (!verified.ok) return refuse(provider, raw, now, { kind: 'auth_failed', code: verified.code }, null);
+    const { correlationId } = verified.delivery;
+    const parsed = provider.parse(verified.delivery);
+    if (!parsed.ok) return refuse(provider, raw, now, { kind: 'invalid_payload', message: parsed.message }, correlationId);
+
+    const record = buildRecord({
+      provider: provider.provider,
+      raw,
+      receivedAt: now,
+      verified: verified.delivery,
+      events: parsed.events,
+      rejected: parsed.rejected,
+    });
+    const stored = await commitOrSpool(record);
+    const p = provider.provider;
+    if (stored === 'spooled' || stored === 'unavailable') {
+      metrics.webhookDeliveries.inc({ provider: p, outcome: stored });
+      return { kind: stored };
+    }
+    if (stored.replayed) return refuse(provider, raw, now, { kind: 'replayed' }, correlationId);
+
+    const rejected = parsed.rejected.length;
+    metrics.webhookDeliveries.inc({ provider: p, outcome: 'accepted' });
+    metrics.webhookEvents.inc({ provider: p, result: 'accepted' }, stored.accepted);
+    if (stored.duplicates) metrics.webhookEvents.inc({ provider: p, result: 'duplicate' }, stored.duplicates);
+    if (rejected) metrics.webhookEvents.inc({ provider: p, result: 'rejected' }, rejected);
+    log.info(
+      { provider: p, correlationId, deliveryId: stored.deliveryId, accepted: stored.accepted, duplicates: stored.duplicates, rejected },
+      'webhook delivery accepted',
+    );
+    return { kind: 'accepted', accepted: stored.accepted, duplicates: stored.duplicates, rejected };
+  };
+}
+
+export type IngestService = ReturnType<typeof createIngestService>;
