@@ -35,6 +35,8 @@ export interface EmbeddedPostgresOptions {
   dir: string;
   /** Throwaway clusters (tests) trade crash safety for speed. */
   ephemeral?: boolean;
+  /** Listen on this port instead of a free one (a restart that clients must find again). */
+  port?: number;
   log?: (msg: string) => void;
 }
 
@@ -166,7 +168,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const password = (await readFile(passwordFile(dir), 'utf8')).trim();
   let port = await runningPort(bin, dir, user);
   if (port === null) {
-    port = await freePort();
+    port = opts.port ?? (await freePort());
     const settings = [
       `-p ${port}`,
       '-c listen_addresses=127.0.0.1',

@@ -50,7 +50,9 @@ export function effectOf(e: { type: EventType; verificationStatus: string | null
       const level = e.verificationStatus === null ? undefined : VERDICT[e.verificationStatus];
       // Passbase: once reviewed, a completion with the same timestamp must not win (it came first).
       const tiebreak = e.type === 'VERIFICATION_REVIEWED' ? 1 : 0;
-      return level === undefined ? { ...NONE, tiebreak } : { status: null, risk: { mode: 'replace', level }, tiebreak };
+      return level === undefined
+        ? { ...NONE, tiebreak }
+        : { status: null, risk: { mode: 'replace', level }, tiebreak };
     }
     case 'ENROLLED':
     case 'REACTIVATED':
@@ -78,7 +80,8 @@ export function riskRank(level: RiskLevel): number {
 export function applyEffect(state: IdentityState, effect: EventEffect): IdentityState {
   const status = state.status === 'ENDED' || effect.status === null ? state.status : effect.status;
   let riskLevel = state.riskLevel;
-  if (effect.risk?.mode === 'raise' && riskRank(effect.risk.level) > riskRank(riskLevel)) riskLevel = effect.risk.level;
+  if (effect.risk?.mode === 'raise' && riskRank(effect.risk.level) > riskRank(riskLevel))
+    riskLevel = effect.risk.level;
   if (effect.risk?.mode === 'replace') riskLevel = effect.risk.level;
   return { status, riskLevel };
 }
@@ -90,7 +93,10 @@ export interface OrderedEffect extends EventEffect {
 }
 
 /** The policy's definition: effects applied in (occurredAt, tiebreak, arrival) order, whatever the arrival order. */
-export function foldEvents(events: readonly OrderedEffect[], initial: IdentityState = INITIAL_STATE): IdentityState {
+export function foldEvents(
+  events: readonly OrderedEffect[],
+  initial: IdentityState = INITIAL_STATE,
+): IdentityState {
   return [...events]
     .sort(
       (a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || a.tiebreak - b.tiebreak || a.seq - b.seq,

@@ -42,9 +42,20 @@ export function createIngestService(deps: IngestDeps) {
     outcome: Exclude<IngestOutcome, { kind: 'accepted' | 'spooled' | 'not_configured' | 'unavailable' }>,
     correlationId: string | null,
   ): IngestOutcome {
-    const code = outcome.kind === 'auth_failed' ? outcome.code : outcome.kind === 'replayed' ? 'replayed_token' : 'invalid_payload';
+    const code =
+      outcome.kind === 'auth_failed'
+        ? outcome.code
+        : outcome.kind === 'replayed'
+          ? 'replayed_token'
+          : 'invalid_payload';
     metrics.webhookDeliveries.inc({ provider: provider.provider, outcome: code });
-    deps.recordRejection({ provider: provider.provider, outcome: code, correlationId, bodySha256: sha256Hex(raw), now });
+    deps.recordRejection({
+      provider: provider.provider,
+      outcome: code,
+      correlationId,
+      bodySha256: sha256Hex(raw),
+      now,
+    });
     log.info({ provider: provider.provider, outcome: code, correlationId }, 'webhook delivery refused');
     return outcome;
   }
@@ -53,7 +64,10 @@ export function createIngestService(deps: IngestDeps) {
     try {
       return await storeDelivery(deps.db, record);
     } catch (err) {
-      log.warn({ err, provider: record.delivery.provider }, 'database unavailable for a verified delivery; spooling');
+      log.warn(
+        { err, provider: record.delivery.provider },
+        'database unavailable for a verified delivery; spooling',
+      );
       try {
         await deps.spool.append({ ...record, delivery: { ...record.delivery, outcome: 'spooled' } });
         deps.onSpooled();
@@ -76,7 +90,8 @@ export function createIngestService(deps: IngestDeps) {
     if (!verified.ok) return refuse(provider, raw, now, { kind: 'auth_failed', code: verified.code }, null);
     const { correlationId } = verified.delivery;
     const parsed = provider.parse(verified.delivery);
-    if (!parsed.ok) return refuse(provider, raw, now, { kind: 'invalid_payload', message: parsed.message }, correlationId);
+    if (!parsed.ok)
+      return refuse(provider, raw, now, { kind: 'invalid_payload', message: parsed.message }, correlationId);
 
     const record = buildRecord({
       provider: provider.provider,
@@ -100,7 +115,14 @@ export function createIngestService(deps: IngestDeps) {
     if (stored.duplicates) metrics.webhookEvents.inc({ provider: p, result: 'duplicate' }, stored.duplicates);
     if (rejected) metrics.webhookEvents.inc({ provider: p, result: 'rejected' }, rejected);
     log.info(
-      { provider: p, correlationId, deliveryId: stored.deliveryId, accepted: stored.accepted, duplicates: stored.duplicates, rejected },
+      {
+        provider: p,
+        correlationId,
+        deliveryId: stored.deliveryId,
+        accepted: stored.accepted,
+        duplicates: stored.duplicates,
+        rejected,
+      },
       'webhook delivery accepted',
     );
     return { kind: 'accepted', accepted: stored.accepted, duplicates: stored.duplicates, rejected };

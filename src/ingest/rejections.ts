@@ -39,7 +39,9 @@ export function createRejectionRecorder(db: DataSource, metrics: Metrics, log: L
         correlationId: args.correlationId?.slice(0, 200) ?? null,
         bodySha256: args.bodySha256,
       })
-      .catch((err: unknown) => log.warn({ err, provider: args.provider }, 'could not record a rejected delivery'));
+      .catch((err: unknown) =>
+        log.warn({ err, provider: args.provider }, 'could not record a rejected delivery'),
+      );
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
+import type { DeliveryRecord } from './delivery-record.js';
 import type { Spool } from './spool.js';
 import { isTransientDbError, type StoreResult } from './store.js';
-import type { DeliveryRecord } from './delivery-record.js';
 
 export interface SpoolLoaderOptions {
   spool: Spool;

@@ -66,6 +66,9 @@ export class Spool {
   /** Sets aside a record PostgreSQL refuses for good, so it does not block the ones after it. */
   async setAside(name: string): Promise<void> {
     await rename(path.join(this.dir, name), path.join(this.failedDir, name));
-    this.log.error({ record: name, dir: this.failedDir }, 'spooled delivery refused by the database; set aside');
+    this.log.error(
+      { record: name, dir: this.failedDir },
+      'spooled delivery refused by the database; set aside',
+    );
   }
 }

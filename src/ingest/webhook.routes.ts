@@ -38,8 +38,10 @@ export function registerWebhookRoutes(
       done(null, body),
     );
     scope.setErrorHandler((err: FastifyError, req, reply) => {
-      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: 'payload_too_large' });
-      if (err.statusCode && err.statusCode < 500) return reply.code(400).send({ error: 'invalid_payload', message: 'malformed request' });
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+        return reply.code(413).send({ error: 'payload_too_large' });
+      if (err.statusCode && err.statusCode < 500)
+        return reply.code(400).send({ error: 'invalid_payload', message: 'malformed request' });
       req.log.error({ err }, 'webhook handler failed');
       return reply.code(503).send({ error: 'unavailable' });
     });

@@ -31,7 +31,11 @@ describe('POST /webhooks/prove', () => {
       'SELECT status, risk_level, client_customer_id FROM identities WHERE provider_identity_id = $1',
       [identityId],
     );
-    assert.deepEqual(identity, { status: 'ACTIVE', risk_level: 'HIGH', client_customer_id: notifications[0]?.clientCustomerId });
+    assert.deepEqual(identity, {
+      status: 'ACTIVE',
+      risk_level: 'HIGH',
+      client_customer_id: notifications[0]?.clientCustomerId,
+    });
     const events = await s.app.db.query(
       `SELECT type, raw_type, new_carrier, new_line_type FROM identity_events e JOIN identities i ON i.id = e.identity_id
        WHERE i.provider_identity_id = $1 ORDER BY e.id`,
@@ -44,11 +48,19 @@ describe('POST /webhooks/prove', () => {
     const [delivery] = await s.app.db.query(
       "SELECT outcome, correlation_id, event_count, duplicate_count FROM webhook_deliveries WHERE correlation_id = 'corr-123'",
     );
-    assert.deepEqual(delivery, { outcome: 'accepted', correlation_id: 'corr-123', event_count: 2, duplicate_count: 0 });
+    assert.deepEqual(delivery, {
+      outcome: 'accepted',
+      correlation_id: 'corr-123',
+      event_count: 2,
+      duplicate_count: 0,
+    });
   });
 
   it("accepts the provider documents' own example payloads with every field spelling", async () => {
-    const doc = await readFile(new URL('../../../../shared/provider-docs/prove-identity-manager.txt', import.meta.url), 'utf8');
+    const doc = await readFile(
+      new URL('../../../../shared/provider-docs/prove-identity-manager.txt', import.meta.url),
+      'utf8',
+    );
     const json = doc.slice(doc.indexOf('{\n    "notifications"'), doc.indexOf('8\n\nAccess Production'));
     const res = await postProve(s.url, json.trim());
     assert.equal(res.status, 200);
@@ -58,14 +70,31 @@ describe('POST /webhooks/prove', () => {
 
   it('counts a redelivered event as a duplicate and never stores it twice', async () => {
     const n = proveNotification();
-    assert.deepEqual((await postProve(s.url, { notifications: [n] })).body, { accepted: 1, duplicates: 0, rejected: 0 });
-    assert.deepEqual((await postProve(s.url, { notifications: [n] })).body, { accepted: 0, duplicates: 1, rejected: 0 });
-    assert.equal(await count('SELECT count(*)::text AS n FROM identity_events WHERE provider_event_id = $1', [n.eventId]), 1);
+    assert.deepEqual((await postProve(s.url, { notifications: [n] })).body, {
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+    });
+    assert.deepEqual((await postProve(s.url, { notifications: [n] })).body, {
+      accepted: 0,
+      duplicates: 1,
+      rejected: 0,
+    });
+    assert.equal(
+      await count('SELECT count(*)::text AS n FROM identity_events WHERE provider_event_id = $1', [
+        n.eventId,
+      ]),
+      1,
+    );
   });
 
   it('stores the good notifications of a delivery with a malformed one, keeping the bad one raw', async () => {
     const bad = { eventId: 'no-identity', eventType: 'PORT', eventTimestamp: new Date().toISOString() };
-    const res = await postProve(s.url, { notifications: [proveNotification(), bad, proveNotification()] }, { correlationId: 'partly-bad' });
+    const res = await postProve(
+      s.url,
+      { notifications: [proveNotification(), bad, proveNotification()] },
+      { correlationId: 'partly-bad' },
+    );
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { accepted: 2, duplicates: 0, rejected: 1 });
     const [row] = await s.app.db.query(
@@ -90,15 +119,55 @@ describe('POST /webhooks/prove', () => {
 
   describe('refuses', () => {
     const body = () => JSON.stringify({ notifications: [proveNotification()] });
-    const cases: [string, () => Promise<{ status: number; body: Record<string, unknown> }>, number, string][] = [
-      ['a missing header', () => post(`${s.url}/webhooks/prove`, body(), { 'content-type': 'application/json' }), 401, 'missing_signature'],
-      ['a token signed with another secret', () => postProve(s.url, body(), { secret: 'whsec_wrong' }), 401, 'invalid_signature'],
+    const cases: [
+      string,
+      () => Promise<{ status: number; body: Record<string, unknown> }>,
+      number,
+      string,
+    ][] = [
+      [
+        'a missing header',
+        () => post(`${s.url}/webhooks/prove`, body(), { 'content-type': 'application/json' }),
+        401,
+        'missing_signature',
+      ],
+      [
+        'a token signed with another secret',
+        () => postProve(s.url, body(), { secret: 'whsec_wrong' }),
+        401,
+        'invalid_signature',
+      ],
       ['alg none', () => postProve(s.url, body(), { header: { alg: 'none' } }), 401, 'invalid_signature'],
-      ['another algorithm (HS512)', () => postProve(s.url, body(), { header: { alg: 'HS512' } }), 401, 'invalid_signature'],
-      ['a token without exp', () => postProve(s.url, body(), { claims: { exp: undefined } }), 401, 'invalid_signature'],
-      ['an expired token beyond the skew', () => postProve(s.url, body(), { claims: { iat: now() - 600, nbf: now() - 600, exp: now() - 61 } }), 401, 'token_expired'],
-      ['a token not yet valid beyond the skew', () => postProve(s.url, body(), { claims: { nbf: now() + 120, iat: now() + 120, exp: now() + 400 } }), 401, 'token_not_yet_valid'],
-      ['the wrong issuer', () => postProve(s.url, body(), { claims: { iss: 'Someone Else' } }), 401, 'invalid_issuer'],
+      [
+        'another algorithm (HS512)',
+        () => postProve(s.url, body(), { header: { alg: 'HS512' } }),
+        401,
+        'invalid_signature',
+      ],
+      [
+        'a token without exp',
+        () => postProve(s.url, body(), { claims: { exp: undefined } }),
+        401,
+        'invalid_signature',
+      ],
+      [
+        'an expired token beyond the skew',
+        () => postProve(s.url, body(), { claims: { iat: now() - 600, nbf: now() - 600, exp: now() - 61 } }),
+        401,
+        'token_expired',
+      ],
+      [
+        'a token not yet valid beyond the skew',
+        () => postProve(s.url, body(), { claims: { nbf: now() + 120, iat: now() + 120, exp: now() + 400 } }),
+        401,
+        'token_not_yet_valid',
+      ],
+      [
+        'the wrong issuer',
+        () => postProve(s.url, body(), { claims: { iss: 'Someone Else' } }),
+        401,
+        'invalid_issuer',
+      ],
     ];
     for (const [what, send, status, code] of cases) {
       it(`${what} with ${status} ${code}`, async () => {
@@ -114,7 +183,12 @@ describe('POST /webhooks/prove', () => {
       const token = await signProve({ secret: PROVE_SECRET, body: raw });
       const res = await postProve(s.url, raw.replace('PORT', 'DISCONNECT'), { token });
       assert.deepEqual([res.status, res.body], [401, { error: 'body_hash_mismatch' }]);
-      assert.equal(await count('SELECT count(*)::text AS n FROM identity_events WHERE provider_event_id = $1', [n.eventId]), 0);
+      assert.equal(
+        await count('SELECT count(*)::text AS n FROM identity_events WHERE provider_event_id = $1', [
+          n.eventId,
+        ]),
+        0,
+      );
     });
 
     it('a replayed token with 409, and of 8 concurrent copies exactly one is accepted', async () => {
@@ -122,13 +196,16 @@ describe('POST /webhooks/prove', () => {
       const token = await signProve({ secret: PROVE_SECRET, body: raw });
       const answers = await Promise.all(Array.from({ length: 8 }, () => postProve(s.url, raw, { token })));
       assert.deepEqual(answers.map((a) => a.status).sort(), [200, 409, 409, 409, 409, 409, 409, 409]);
-      for (const a of answers.filter((x) => x.status === 409)) assert.deepEqual(a.body, { error: 'replayed_token' });
+      for (const a of answers.filter((x) => x.status === 409))
+        assert.deepEqual(a.body, { error: 'replayed_token' });
       const again = await postProve(s.url, raw, { token });
       assert.deepEqual([again.status, again.body], [409, { error: 'replayed_token' }]);
     });
 
     it('more than 100 notifications with 400 invalid_payload', async () => {
-      const res = await postProve(s.url, { notifications: Array.from({ length: 101 }, () => proveNotification()) });
+      const res = await postProve(s.url, {
+        notifications: Array.from({ length: 101 }, () => proveNotification()),
+      });
       assert.equal(res.status, 400);
       assert.equal(res.body.error, 'invalid_payload');
       assert.match(String(res.body.message), /101/);
@@ -147,28 +224,46 @@ describe('POST /webhooks/prove', () => {
     it('random bytes without a 5xx', async () => {
       for (let i = 0; i < 50; i++) {
         const raw = randomBytes(1 + Math.floor(Math.random() * 2000));
-        const headers: Record<string, string> = { 'content-type': i % 2 ? 'application/json' : 'application/octet-stream' };
+        const headers: Record<string, string> = {
+          'content-type': i % 2 ? 'application/json' : 'application/octet-stream',
+        };
         if (i % 3 === 0) headers['x-prove-authorization'] = `Bearer ${randomBytes(40).toString('base64url')}`;
         const res = await post(`${s.url}/webhooks/prove`, raw, headers);
         assert.ok(res.status < 500, `got ${res.status}`);
       }
       const token = await signProve({ secret: PROVE_SECRET, body: 'x' });
-      const res = await post(`${s.url}/webhooks/prove`, randomBytes(300), { 'x-prove-authorization': `Bearer ${token}` });
+      const res = await post(`${s.url}/webhooks/prove`, randomBytes(300), {
+        'x-prove-authorization': `Bearer ${token}`,
+      });
       assert.deepEqual([res.status, res.body], [401, { error: 'body_hash_mismatch' }]);
     });
   });
 
   it('records refused deliveries without their body for operators', async () => {
-    const res = await post(`${s.url}/webhooks/prove`, '{"notifications":[]}', { 'x-correlation-id': 'forged-1' });
+    const res = await post(`${s.url}/webhooks/prove`, '{"notifications":[]}', {
+      'x-correlation-id': 'forged-1',
+    });
     assert.equal(res.status, 401);
     // Recording is fire-and-forget: give it a moment.
-    for (let i = 0; i < 50 && (await count("SELECT count(*)::text AS n FROM webhook_deliveries WHERE outcome = 'missing_signature'")) === 0; i++) {
+    for (
+      let i = 0;
+      i < 50 &&
+      (await count(
+        "SELECT count(*)::text AS n FROM webhook_deliveries WHERE outcome = 'missing_signature'",
+      )) === 0;
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const rows = await s.app.db.query(
       "SELECT provider, outcome, event_count, rejected_items FROM webhook_deliveries WHERE outcome = 'missing_signature' LIMIT 1",
     );
-    assert.deepEqual(rows[0], { provider: 'PROVE', outcome: 'missing_signature', event_count: 0, rejected_items: null });
+    assert.deepEqual(rows[0], {
+      provider: 'PROVE',
+      outcome: 'missing_signature',
+      event_count: 0,
+      rejected_items: null,
+    });
   });
 
   it('never puts a secret, a token or a stack in an answer or a log line', async () => {

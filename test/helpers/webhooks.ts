@@ -17,7 +17,11 @@ export interface Answer {
   text: string;
 }
 
-export async function post(url: string, body: string | Buffer, headers: Record<string, string>): Promise<Answer> {
+export async function post(
+  url: string,
+  body: string | Buffer,
+  headers: Record<string, string>,
+): Promise<Answer> {
   const res = await fetch(url, { method: 'POST', body, headers });
   const text = await res.text();
   let parsed: Record<string, unknown> = {};
@@ -49,12 +53,23 @@ export function proveNotification(over: Record<string, unknown> = {}): Record<st
 export async function postProve(
   baseUrl: string,
   body: string | Record<string, unknown>,
-  opts: { secret?: string; claims?: Record<string, unknown>; header?: Record<string, unknown>; correlationId?: string; token?: string } = {},
+  opts: {
+    secret?: string;
+    claims?: Record<string, unknown>;
+    header?: Record<string, unknown>;
+    correlationId?: string;
+    token?: string;
+  } = {},
 ): Promise<Answer> {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   const token =
     opts.token ??
-    (await signProve({ secret: opts.secret ?? PROVE_SECRET, body: raw, ...(opts.claims ? { claims: opts.claims } : {}), ...(opts.header ? { header: opts.header } : {}) }));
+    (await signProve({
+      secret: opts.secret ?? PROVE_SECRET,
+      body: raw,
+      ...(opts.claims ? { claims: opts.claims } : {}),
+      ...(opts.header ? { header: opts.header } : {}),
+    }));
   return post(`${baseUrl}/webhooks/prove`, raw, {
     'content-type': 'application/json',
     ...proveHeaders(token, opts.correlationId),

@@ -1,7 +1,7 @@
 import type { Config } from '../../config.js';
 import { passbaseProvider } from './passbase.js';
-import type { WebhookProvider } from './provider.js';
 import { proveProvider } from './prove.js';
+import type { WebhookProvider } from './provider.js';
 import { voveProvider } from './vove.js';
 
 export type ProviderSlug = WebhookProvider['slug'];
