@@ -1,21 +1,29 @@
 import type { DataSource } from 'typeorm';
 import type { Principal, Scope } from '../auth/scopes.js';
 import { forbidden, unauthenticated } from './errors.js';
+import { createLoaders, type Loaders } from './loaders.js';
 
 /** What every resolver gets: who is calling and the data access of this process. */
 export interface GraphQLContext {
   principal: Principal | null;
   requestId: string;
   db: DataSource;
+  /** Batching loaders of this request or WebSocket operation (src/graphql/loaders.ts). */
+  loaders: Loaders;
 }
 
-/** One context per HTTP request or per WebSocket operation (per-request caches live here). */
+/** One context per HTTP request or per WebSocket operation (its batching loaders live here). */
 export function makeContext(args: {
   principal: Principal | null;
   requestId: string;
   db: DataSource;
 }): GraphQLContext {
-  return { principal: args.principal, requestId: args.requestId, db: args.db };
+  return {
+    principal: args.principal,
+    requestId: args.requestId,
+    db: args.db,
+    loaders: createLoaders(args.db),
+  };
 }
 
 /** Throws UNAUTHENTICATED without a principal, FORBIDDEN without the scope. */

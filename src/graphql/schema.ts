@@ -1,10 +1,18 @@
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { IdentityEventResolver } from './resolvers/event.resolver.js';
 import { IdentityResolver } from './resolvers/identity.resolver.js';
+import { RiskSummaryResolver } from './resolvers/risk-summary.resolver.js';
+import { WebhookDeliveryResolver } from './resolvers/webhook-delivery.resolver.js';
 import { DateTimeScalar } from './scalars.js';
 
 /** Every resolver class; the schema (and schema.graphql) is built from these. */
-export const resolvers = [IdentityResolver] as const;
+export const resolvers = [
+  IdentityResolver,
+  IdentityEventResolver,
+  RiskSummaryResolver,
+  WebhookDeliveryResolver,
+] as const;
 
 /** Builds the executable schema from the decorated classes. */
 export async function createSchema(): Promise<GraphQLSchema> {

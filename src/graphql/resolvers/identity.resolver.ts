@@ -1,24 +1,34 @@
-import { Arg, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
-import { IdentityEntity } from '../../db/entities/index.js';
+import { Arg, Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
 import { maskPhone } from '../../domain/phone.js';
 import { type GraphQLContext, hasScope, requireScope } from '../context.js';
-import { badInput } from '../errors.js';
+import { parseIdentityId } from '../ids.js';
+import { type Connection, eventAfter, pageSize, timeAfter, toConnection } from '../pagination.js';
+import { listIdentities } from '../queries/identity.queries.js';
 import { Identity } from '../types/identity.type.js';
+import { IdentityConnection } from '../types/identity-connection.type.js';
+import { IdentityEvent } from '../types/identity-event.type.js';
+import { IdentityEventConnection } from '../types/identity-event-connection.type.js';
+import { IdentitiesArgs, PageArgs } from '../types/list.args.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Validates an identity id before it reaches SQL, so a typo is BAD_USER_INPUT, not a server error. */
-export function parseIdentityId(id: string): string {
-  if (!UUID.test(id)) throw badInput(`identity id must be a UUID, got ${JSON.stringify(id.slice(0, 64))}`);
-  return id.toLowerCase();
-}
+// Kept here too: other modules import it from this file.
+export { parseIdentityId };
 
 @Resolver(() => Identity)
 export class IdentityResolver {
   @Query(() => Identity, { nullable: true, description: 'One identity by id; null when there is none' })
   async identity(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Identity | null> {
     requireScope(ctx, 'identities:read');
-    return ctx.db.getRepository(IdentityEntity).findOneBy({ id: parseIdentityId(id) });
+    return ctx.loaders.identity.load(parseIdentityId(id));
+  }
+
+  @Query(() => IdentityConnection, { description: 'Identities, newest first' })
+  async identities(
+    @Args(() => IdentitiesArgs) { filter, first, after }: IdentitiesArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Connection<Identity>> {
+    requireScope(ctx, 'identities:read');
+    const limit = pageSize(first);
+    return toConnection(await listIdentities(ctx.db, filter, limit, timeAfter('identity', after)), limit);
   }
 
   @FieldResolver(() => String, {
@@ -28,5 +38,23 @@ export class IdentityResolver {
   phoneNumber(@Root() identity: Identity, @Ctx() ctx: GraphQLContext): string | null {
     if (identity.phoneNumber === null) return null;
     return hasScope(ctx, 'pii:read') ? identity.phoneNumber : maskPhone(identity.phoneNumber);
+  }
+
+  @FieldResolver(() => IdentityEventConnection, {
+    description: "This identity's events, newest first; needs the events:read scope",
+  })
+  async events(
+    @Root() identity: Identity,
+    @Args(() => PageArgs) { first, after }: PageArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Connection<IdentityEvent>> {
+    requireScope(ctx, 'events:read');
+    const limit = pageSize(first);
+    const edges = await ctx.loaders.identityEvents.load({
+      identityId: identity.id,
+      limit,
+      after: eventAfter(after),
+    });
+    return toConnection(edges, limit);
   }
 }

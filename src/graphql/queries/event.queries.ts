@@ -1,0 +1,71 @@
+import type { EventPosition } from '../../domain/cursor.js';
+import type { Edge } from '../pagination.js';
+import type { EventCriteria } from '../types/event-filter.input.js';
+import type { IdentityEvent } from '../types/identity-event.type.js';
+import { EVENT_COLUMNS, type EventRow, eventEdge } from './rows.js';
+import { Params, type Queryable, where } from './sql.js';
+
+/** `(tx_id, id) < cursor` as one row comparison on xid8 and bigint (docs/adr/0003-event-order.md). */
+const before = (p: Params, after: EventPosition) =>
+  `(e.tx_id, e.id) < (${p.add(after.txId)}::xid8, ${p.add(after.id)}::bigint)`;
+
+/** The SQL conditions of an EventFilter, for the `events` query (and whoever else lists events). */
+export function eventConditions(p: Params, c: EventCriteria): string[] {
+  const conditions: string[] = [];
+  if (c.identityId) conditions.push(`e.identity_id = ${p.add(c.identityId)}::uuid`);
+  if (c.types) conditions.push(`e.type = ANY(${p.add(c.types)}::text[])`);
+  if (c.providers) conditions.push(`e.provider = ANY(${p.add(c.providers)}::text[])`);
+  if (c.occurredAfter) conditions.push(`e.occurred_at >= ${p.add(c.occurredAfter)}::timestamptz`);
+  if (c.occurredBefore) conditions.push(`e.occurred_at < ${p.add(c.occurredBefore)}::timestamptz`);
+  return conditions;
+}
+
+/**
+ * A page of events, newest first by (tx_id DESC, id DESC), strictly older than `after`; `limit + 1` rows.
+ * Served by identity_events_identity_idx with an identityId, else by identity_events_feed_idx read backwards.
+ */
+export async function listEvents(
+  db: Queryable,
+  criteria: EventCriteria,
+  limit: number,
+  after: EventPosition | null,
+): Promise<Edge<IdentityEvent>[]> {
+  const p = new Params();
+  const conditions = eventConditions(p, criteria);
+  if (after) conditions.push(before(p, after));
+  const rows = await db.query<EventRow[]>(
+    `SELECT ${EVENT_COLUMNS} FROM identity_events e ${where(conditions)}
+     ORDER BY e.tx_id DESC, e.id DESC LIMIT ${p.add(limit + 1)}`,
+    p.values,
+  );
+  return rows.map(eventEdge);
+}
+
+/**
+ * The same page (`limit + 1` rows, strictly older than `after`) of the events of each identity, in ONE
+ * statement: a LATERAL join over the ids, each side an index range scan of identity_events_identity_idx.
+ * Returns the edges per identity id; an identity without events maps to an empty list.
+ */
+export async function eventsOfIdentities(
+  db: Queryable,
+  identityIds: readonly string[],
+  limit: number,
+  after: EventPosition | null,
+): Promise<Map<string, Edge<IdentityEvent>[]>> {
+  const p = new Params();
+  const ids = p.add([...new Set(identityIds)]);
+  const conditions = ['e.identity_id = k.identity_id'];
+  if (after) conditions.push(before(p, after));
+  const rows = await db.query<EventRow[]>(
+    `SELECT e.* FROM unnest(${ids}::uuid[]) AS k(identity_id)
+     CROSS JOIN LATERAL (
+       SELECT ${EVENT_COLUMNS} FROM identity_events e ${where(conditions)}
+       ORDER BY e.tx_id DESC, e.id DESC LIMIT ${p.add(limit + 1)}
+     ) e
+     ORDER BY e.identity_id, e.tx_id::xid8 DESC, e.id::bigint DESC`,
+    p.values,
+  );
+  const byIdentity = new Map<string, Edge<IdentityEvent>[]>(identityIds.map((id) => [id, []]));
+  for (const row of rows) byIdentity.get(row.identity_id)?.push(eventEdge(row));
+  return byIdentity;
+}

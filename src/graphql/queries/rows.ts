@@ -1,0 +1,124 @@
+/**
+ * The one place where SQL rows become GraphQL objects: column lists to select and their mappers.
+ * node-postgres returns timestamptz as Date and bigint/xid8/text casts as strings.
+ */
+import { encodeEventCursor } from '../../domain/cursor.js';
+import type { EventType, MonitoringStatus, Provider, RiskLevel } from '../../domain/types.js';
+import { type Edge, encodeTimeCursor } from '../pagination.js';
+import type { Identity } from '../types/identity.type.js';
+import type { IdentityEvent } from '../types/identity-event.type.js';
+import type { WebhookDelivery } from '../types/webhook-delivery.type.js';
+
+/** Integer microseconds since the epoch, exact (extract(epoch …) is numeric): the time part of a cursor. */
+export const micros = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
+
+/** A cursor's microseconds back to a timestamptz, exactly (no float seconds as to_timestamp() would use). */
+export const fromMicros = (param: string) =>
+  `(timestamptz 'epoch' + ${param}::bigint * interval '1 microsecond')`;
+
+export const IDENTITY_COLUMNS = `i.id, i.provider, i.provider_identity_id, i.client_customer_id, i.phone_number,
+  i.status, i.risk_level, i.enrolled_at, i.deactivated_at, i.last_event_at, ${micros('i.created_at')} AS created_us`;
+
+export interface IdentityRow {
+  id: string;
+  provider: Provider;
+  provider_identity_id: string | null;
+  client_customer_id: string | null;
+  phone_number: string | null;
+  status: MonitoringStatus;
+  risk_level: RiskLevel;
+  enrolled_at: Date | null;
+  deactivated_at: Date | null;
+  last_event_at: Date | null;
+  created_us: string;
+}
+
+export function toIdentity(r: IdentityRow): Identity {
+  return {
+    id: r.id,
+    provider: r.provider,
+    providerIdentityId: r.provider_identity_id,
+    clientCustomerId: r.client_customer_id,
+    phoneNumber: r.phone_number,
+    status: r.status,
+    riskLevel: r.risk_level,
+    enrolledAt: r.enrolled_at,
+    deactivatedAt: r.deactivated_at,
+    lastEventAt: r.last_event_at,
+  };
+}
+
+export const identityEdge = (r: IdentityRow): Edge<Identity> => ({
+  cursor: encodeTimeCursor('identity', { us: r.created_us, id: r.id }),
+  node: toIdentity(r),
+});
+
+export const EVENT_COLUMNS = `e.id::text AS id, e.tx_id::text AS tx_id, e.identity_id, e.provider,
+  e.provider_event_id, e.type, e.raw_type, e.description, e.occurred_at, e.received_at, e.new_carrier,
+  e.new_line_type, e.verification_status`;
+
+export interface EventRow {
+  id: string;
+  tx_id: string;
+  identity_id: string;
+  provider: Provider;
+  provider_event_id: string;
+  type: EventType;
+  raw_type: string;
+  description: string | null;
+  occurred_at: Date;
+  received_at: Date;
+  new_carrier: string | null;
+  new_line_type: string | null;
+  verification_status: string | null;
+}
+
+export function toIdentityEvent(r: EventRow): IdentityEvent {
+  return {
+    id: r.id,
+    cursor: encodeEventCursor({ txId: r.tx_id, id: r.id }),
+    identityId: r.identity_id,
+    type: r.type,
+    rawType: r.raw_type,
+    provider: r.provider,
+    providerEventId: r.provider_event_id,
+    description: r.description,
+    occurredAt: r.occurred_at,
+    receivedAt: r.received_at,
+    newCarrier: r.new_carrier,
+    newLineType: r.new_line_type,
+    verificationStatus: r.verification_status,
+  };
+}
+
+export function eventEdge(r: EventRow): Edge<IdentityEvent> {
+  const node = toIdentityEvent(r);
+  return { cursor: node.cursor, node };
+}
+
+export const DELIVERY_COLUMNS = `d.id, d.provider, d.received_at, d.outcome, d.correlation_id, d.event_count,
+  d.duplicate_count, ${micros('d.received_at')} AS received_us`;
+
+export interface DeliveryRow {
+  id: string;
+  provider: Provider;
+  received_at: Date;
+  outcome: string;
+  correlation_id: string | null;
+  event_count: number;
+  duplicate_count: number;
+  received_us: string;
+}
+
+export const deliveryEdge = (r: DeliveryRow): Edge<WebhookDelivery> => ({
+  cursor: encodeTimeCursor('delivery', { us: r.received_us, id: r.id }),
+  node: {
+    id: r.id,
+    provider: r.provider,
+    receivedAt: r.received_at,
+    outcome: r.outcome,
+    correlationId: r.correlation_id,
+    eventCount: r.event_count,
+    duplicateCount: r.duplicate_count,
+  },
+});

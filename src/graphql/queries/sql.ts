@@ -1,0 +1,19 @@
+/** Collects bind parameters while a statement is assembled: values never enter the SQL text. */
+export class Params {
+  readonly values: unknown[] = [];
+
+  /** Adds a value and returns its placeholder, e.g. `$3`. */
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** `WHERE a AND b …`, or nothing when there are no conditions. */
+export const where = (conditions: readonly string[]) =>
+  conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+
+/** What the queries need of TypeORM: a DataSource, or an EntityManager inside a transaction. */
+export interface Queryable {
+  query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
+}

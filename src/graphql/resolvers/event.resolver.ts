@@ -1,0 +1,33 @@
+import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { type GraphQLContext, requireScope } from '../context.js';
+import { type Connection, eventAfter, pageSize, toConnection } from '../pagination.js';
+import { listEvents } from '../queries/event.queries.js';
+import { parseEventFilter } from '../types/event-filter.input.js';
+import { Identity } from '../types/identity.type.js';
+import { IdentityEvent } from '../types/identity-event.type.js';
+import { IdentityEventConnection } from '../types/identity-event-connection.type.js';
+import { EventsArgs } from '../types/list.args.js';
+
+@Resolver(() => IdentityEvent)
+export class IdentityEventResolver {
+  @Query(() => IdentityEventConnection, {
+    description: 'Events, newest first; a cursor from here can be handed to the identityEvents subscription',
+  })
+  async events(
+    @Args(() => EventsArgs) { filter, first, after }: EventsArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Connection<IdentityEvent>> {
+    requireScope(ctx, 'events:read');
+    const limit = pageSize(first);
+    return toConnection(await listEvents(ctx.db, parseEventFilter(filter), limit, eventAfter(after)), limit);
+  }
+
+  /** Follows its root's scope (contract, Auth): an event's reader may see whose event it is. */
+  @FieldResolver(() => Identity)
+  async identity(@Root() event: IdentityEvent, @Ctx() ctx: GraphQLContext): Promise<Identity> {
+    const identity = await ctx.loaders.identity.load(event.identityId);
+    // identity_events.identity_id is a foreign key: a missing row means a broken invariant, not user error.
+    if (!identity) throw new Error(`identity ${event.identityId} of event ${event.id} not found`);
+    return identity;
+  }
+}

@@ -1,0 +1,18 @@
+import { Arg, Ctx, Query, Resolver } from 'type-graphql';
+import type { Provider } from '../../domain/types.js';
+import { type GraphQLContext, requireScope } from '../context.js';
+import { riskSummary } from '../queries/risk-summary.queries.js';
+import { ProviderEnum } from '../types/enums.js';
+import { RiskSummary } from '../types/risk-summary.type.js';
+
+@Resolver(() => RiskSummary)
+export class RiskSummaryResolver {
+  @Query(() => RiskSummary, { description: 'Identity counts by risk level and status, for dashboards' })
+  async riskSummary(
+    @Arg('provider', () => ProviderEnum, { nullable: true }) provider: Provider | null,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<RiskSummary> {
+    requireScope(ctx, 'identities:read');
+    return riskSummary(ctx.db, provider ?? null);
+  }
+}

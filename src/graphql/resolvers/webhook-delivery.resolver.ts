@@ -1,0 +1,20 @@
+import { Args, Ctx, Query, Resolver } from 'type-graphql';
+import { type GraphQLContext, requireScope } from '../context.js';
+import { type Connection, pageSize, timeAfter, toConnection } from '../pagination.js';
+import { listDeliveries } from '../queries/delivery.queries.js';
+import { WebhookDeliveriesArgs } from '../types/list.args.js';
+import { WebhookDelivery, WebhookDeliveryConnection } from '../types/webhook-delivery.type.js';
+
+@Resolver(() => WebhookDelivery)
+export class WebhookDeliveryResolver {
+  @Query(() => WebhookDeliveryConnection, { description: 'Webhook deliveries, newest first (operators)' })
+  async webhookDeliveries(
+    @Args(() => WebhookDeliveriesArgs) { provider, outcome, first, after }: WebhookDeliveriesArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Connection<WebhookDelivery>> {
+    requireScope(ctx, 'deliveries:read');
+    const limit = pageSize(first);
+    const criteria = { provider: provider ?? null, outcome: outcome ?? null };
+    return toConnection(await listDeliveries(ctx.db, criteria, limit, timeAfter('delivery', after)), limit);
+  }
+}

@@ -1,0 +1,36 @@
+import { Field, Int, ObjectType } from 'type-graphql';
+import type { MonitoringStatus, RiskLevel } from '../../domain/types.js';
+import { MonitoringStatusEnum, RiskLevelEnum } from './enums.js';
+
+@ObjectType('RiskCount')
+export class RiskCount {
+  @Field(() => RiskLevelEnum)
+  riskLevel!: RiskLevel;
+
+  @Field(() => Int)
+  count!: number;
+}
+
+@ObjectType('StatusCount')
+export class StatusCount {
+  @Field(() => MonitoringStatusEnum)
+  status!: MonitoringStatus;
+
+  @Field(() => Int)
+  count!: number;
+}
+
+@ObjectType('RiskSummary', {
+  description:
+    'Identity counts for dashboards; every level and status is listed, zeros included, in enum order',
+})
+export class RiskSummary {
+  @Field(() => [RiskCount])
+  byRiskLevel!: RiskCount[];
+
+  @Field(() => [StatusCount])
+  byStatus!: StatusCount[];
+
+  @Field(() => Int)
+  total!: number;
+}

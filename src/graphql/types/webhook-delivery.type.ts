@@ -1,0 +1,49 @@
+import { Field, ID, Int, ObjectType } from 'type-graphql';
+import type { Provider } from '../../domain/types.js';
+import { DateTimeScalar } from '../scalars.js';
+import { ProviderEnum } from './enums.js';
+import { PageInfo } from './page-info.type.js';
+
+@ObjectType('WebhookDelivery', { description: 'One webhook POST from a provider and how it was answered' })
+export class WebhookDelivery {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => ProviderEnum)
+  provider!: Provider;
+
+  @Field(() => DateTimeScalar)
+  receivedAt!: Date;
+
+  @Field(() => String, {
+    description: '"accepted", "spooled", or the error code it was answered with',
+  })
+  outcome!: string;
+
+  @Field(() => String, { nullable: true })
+  correlationId!: string | null;
+
+  @Field(() => Int)
+  eventCount!: number;
+
+  @Field(() => Int)
+  duplicateCount!: number;
+}
+
+@ObjectType('WebhookDeliveryEdge')
+export class WebhookDeliveryEdge {
+  @Field(() => String)
+  cursor!: string;
+
+  @Field(() => WebhookDelivery)
+  node!: WebhookDelivery;
+}
+
+@ObjectType('WebhookDeliveryConnection', { description: 'Webhook deliveries, newest first' })
+export class WebhookDeliveryConnection {
+  @Field(() => [WebhookDeliveryEdge])
+  edges!: WebhookDeliveryEdge[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}
