@@ -23,7 +23,9 @@ export class InitialSchema1763780000000 implements MigrationInterface {
         last_event_at timestamptz,
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now()
-      )`);
+      ) WITH (fillfactor = 80)`);
+    // Every event updates its identity's row: no index covers the columns that change (status, risk,
+    // timestamps) and pages keep room (fillfactor), so those updates stay HOT (no index writes).
     // Webhooks find their identity by the provider's id; NULLs (local enrollments awaiting one) stay distinct.
     await q.query(
       'CREATE UNIQUE INDEX identities_provider_identity_key ON identities (provider, provider_identity_id)',
@@ -33,7 +35,6 @@ export class InitialSchema1763780000000 implements MigrationInterface {
       WHERE client_customer_id IS NOT NULL`);
     // Pages of identities, newest first.
     await q.query('CREATE INDEX identities_created_idx ON identities (created_at DESC, id DESC)');
-    await q.query('CREATE INDEX identities_status_risk_idx ON identities (status, risk_level)');
 
     await q.query(`
       CREATE TABLE webhook_deliveries (
@@ -90,7 +91,6 @@ export class InitialSchema1763780000000 implements MigrationInterface {
     );
     // The change feed and the global event list read in (tx_id, id) order.
     await q.query('CREATE INDEX identity_events_feed_idx ON identity_events (tx_id, id)');
-    await q.query('CREATE INDEX identity_events_delivery_idx ON identity_events (delivery_id)');
 
     await q.query(`
       CREATE TABLE prove_token_ids (

@@ -8,11 +8,14 @@ import type { DataSource } from 'typeorm';
 import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/database.js';
+import { createChangeNotifier } from './events/notifier.js';
 import { createApollo } from './graphql/apollo.js';
 import { type GraphQLContext, makeContext } from './graphql/context.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
 import { registerHealthRoutes } from './http/health.js';
+import { createLogger } from './http/logger.js';
+import { createMetrics, type PoolStats } from './http/metrics.js';
 import { createIngestService } from './ingest/ingest.service.js';
 import { createProviders } from './ingest/providers/index.js';
 import { createRejectionRecorder } from './ingest/rejections.js';
@@ -20,8 +23,6 @@ import { Spool } from './ingest/spool.js';
 import { startSpoolLoader } from './ingest/spool-loader.js';
 import { purgeExpiredTokenIds, storeDelivery } from './ingest/store.js';
 import { registerWebhookRoutes } from './ingest/webhook.routes.js';
-import { createLogger } from './http/logger.js';
-import { createMetrics, type PoolStats } from './http/metrics.js';
 
 /** Webhook bodies are capped at 1 MiB (contract: larger answers 413). */
 export const BODY_LIMIT = 1024 * 1024;
@@ -89,7 +90,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const spool = new Spool(config.spoolDir, log);
   await spool.init();
-  const spoolLoader = startSpoolLoader({ spool, store: (r) => storeDelivery(db, r), log });
+  const notifier = createChangeNotifier(db, log);
+  const spoolLoader = startSpoolLoader({
+    spool,
+    store: (r) => storeDelivery(db, r),
+    log,
+    onLoaded: (_r, result) => {
+      if (!result.replayed && result.accepted > 0) notifier.poke();
+    },
+  });
   void spoolLoader.kick(); // deliveries spooled before a restart load now
   const ingest = createIngestService({
     db,
@@ -98,10 +107,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     recordRejection: createRejectionRecorder(db, metrics, log),
     onSpooled: () => void spoolLoader.kick(),
+    onCommitted: () => notifier.poke(),
   });
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
   const purge = setInterval(
-    () => purgeExpiredTokenIds(db).catch((err: unknown) => log.warn({ err }, 'could not purge expired token ids')),
+    () =>
+      purgeExpiredTokenIds(db).catch((err: unknown) =>
+        log.warn({ err }, 'could not purge expired token ids'),
+      ),
     5 * 60_000,
   );
   purge.unref();
@@ -156,6 +169,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await ws.close();
         await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
         await spoolLoader.stop();
+        await notifier.flush();
         if (!opts.database) await database.close();
       })();
       return closing;

@@ -103,3 +103,60 @@ export function foldEvents(
     )
     .reduce(applyEffect, initial);
 }
+
+/**
+ * What a run of events does to an identity whose row reflects only earlier events: the policy fold
+ * composed ahead of time, so the database can apply a whole delivery to a row without reading its
+ * history. `applySummary(fold(earlier), summarize(later))` equals `fold(earlier ++ later)` whenever
+ * every later event sorts after every earlier one (test/unit/identity-policy.test.ts).
+ */
+export interface EffectSummary {
+  count: number;
+  ends: boolean;
+  lastStatus: MonitoringStatus | null;
+  /** The last verdict's level, if the run has one. */
+  verdict: RiskLevel | null;
+  /** The highest raise after the last verdict (after the start, without one). */
+  raise: RiskLevel | null;
+  firstAt: Date;
+  lastAt: Date;
+}
+
+export function summarize(events: readonly OrderedEffect[]): EffectSummary {
+  const sorted = [...events].sort(
+    (a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || a.tiebreak - b.tiebreak || a.seq - b.seq,
+  );
+  const first = sorted[0];
+  const last = sorted.at(-1);
+  if (!first || !last) throw new RangeError('summarize needs at least one event');
+  let ends = false;
+  let lastStatus: MonitoringStatus | null = null;
+  let verdict: RiskLevel | null = null;
+  let raise: RiskLevel | null = null;
+  for (const e of sorted) {
+    if (e.status === 'ENDED') ends = true;
+    if (e.status) lastStatus = e.status;
+    if (e.risk?.mode === 'replace') {
+      verdict = e.risk.level;
+      raise = null;
+    } else if (e.risk?.mode === 'raise' && (raise === null || riskRank(e.risk.level) > riskRank(raise))) {
+      raise = e.risk.level;
+    }
+  }
+  return {
+    count: sorted.length,
+    ends,
+    lastStatus,
+    verdict,
+    raise,
+    firstAt: first.occurredAt,
+    lastAt: last.occurredAt,
+  };
+}
+
+export function applySummary(state: IdentityState, s: EffectSummary): IdentityState {
+  const status = state.status === 'ENDED' || s.ends ? 'ENDED' : (s.lastStatus ?? state.status);
+  const base = s.verdict ?? state.riskLevel;
+  const riskLevel = s.raise !== null && riskRank(s.raise) > riskRank(base) ? s.raise : base;
+  return { status, riskLevel };
+}

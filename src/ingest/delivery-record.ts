@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { effectOf } from '../domain/identity-policy.js';
+import { effectOf, summarize } from '../domain/identity-policy.js';
 import type { NormalizedEvent, Provider } from '../domain/types.js';
 import type { RejectedItem, VerifiedDelivery } from './providers/provider.js';
 
@@ -20,6 +20,7 @@ export interface DeliveryRecord {
     rejected: RejectedItem[];
   };
   events: EventRow[];
+  summaries: SummaryRow[];
 }
 
 /** One event row in the snake_case shape of the `ingest_event` SQL type. */
@@ -40,6 +41,53 @@ export interface EventRow {
   risk_mode: string | null;
   risk_effect: string | null;
   tiebreak: number;
+}
+
+/** One identity's share of a delivery, composed by the policy, in the shape of the `ingest_summary` SQL type. */
+export interface SummaryRow {
+  provider: Provider;
+  provider_identity_id: string;
+  count: number;
+  ends: boolean;
+  last_status: string | null;
+  verdict: string | null;
+  raise: string | null;
+  first_at: string;
+  last_at: string;
+  deactivated_at: string | null;
+  enrolled_at: string | null;
+}
+
+/** Groups events by identity and composes each group's effects (src/domain/identity-policy.ts summarize). */
+export function toSummaryRows(events: readonly NormalizedEvent[]): SummaryRow[] {
+  const groups = new Map<string, NormalizedEvent[]>();
+  for (const e of events) {
+    const key = `${e.provider}\u0000${e.providerIdentityId}`;
+    const g = groups.get(key);
+    if (g) g.push(e);
+    else groups.set(key, [e]);
+  }
+  return [...groups.values()].map((g) => {
+    const first = g[0] as NormalizedEvent;
+    const s = summarize(g.map((e, seq) => ({ ...effectOf(e), occurredAt: e.occurredAt, seq })));
+    const latest = (type: string) =>
+      g
+        .filter((e) => e.type === type)
+        .reduce<Date | null>((m, e) => (m && m >= e.occurredAt ? m : e.occurredAt), null);
+    return {
+      provider: first.provider,
+      provider_identity_id: first.providerIdentityId,
+      count: s.count,
+      ends: s.ends,
+      last_status: s.lastStatus,
+      verdict: s.verdict,
+      raise: s.raise,
+      first_at: s.firstAt.toISOString(),
+      last_at: s.lastAt.toISOString(),
+      deactivated_at: latest('DEACTIVATED')?.toISOString() ?? null,
+      enrolled_at: latest('ENROLLED')?.toISOString() ?? null,
+    };
+  });
 }
 
 export function sha256Hex(raw: Buffer): string {
@@ -92,5 +140,6 @@ export function buildRecord(args: {
       rejected: args.rejected,
     },
     events: toEventRows(args.events),
+    summaries: toSummaryRows(args.events),
   };
 }

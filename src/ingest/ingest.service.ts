@@ -26,6 +26,8 @@ export interface IngestDeps {
   recordRejection: RejectionRecorder;
   /** Called after a delivery is spooled, to start loading as soon as PostgreSQL is back. */
   onSpooled: () => void;
+  /** Called after events were committed, to wake the change feed. */
+  onCommitted: () => void;
 }
 
 /**
@@ -109,6 +111,7 @@ export function createIngestService(deps: IngestDeps) {
     }
     if (stored.replayed) return refuse(provider, raw, now, { kind: 'replayed' }, correlationId);
 
+    if (stored.accepted > 0) deps.onCommitted();
     const rejected = parsed.rejected.length;
     metrics.webhookDeliveries.inc({ provider: p, outcome: 'accepted' });
     metrics.webhookEvents.inc({ provider: p, result: 'accepted' }, stored.accepted);

@@ -7,10 +7,10 @@ export type StoreResult =
 
 /** Commits one delivery in one round trip: ingest_delivery() runs as a single-statement transaction. */
 export async function storeDelivery(db: DataSource, record: DeliveryRecord): Promise<StoreResult> {
-  const rows: { r: StoreResult }[] = await db.query('SELECT ingest_delivery($1::jsonb, $2::jsonb) AS r', [
-    JSON.stringify(record.delivery),
-    JSON.stringify(record.events),
-  ]);
+  const rows: { r: StoreResult }[] = await db.query(
+    'SELECT ingest_delivery($1::jsonb, $2::jsonb, $3::jsonb) AS r',
+    [JSON.stringify(record.delivery), JSON.stringify(record.events), JSON.stringify(record.summaries)],
+  );
   const r = rows[0]?.r;
   if (!r) throw new Error('ingest_delivery returned no row');
   return r;

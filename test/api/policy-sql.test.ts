@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../../src/db/data-source.js';
 import { effectOf, foldEvents, type OrderedEffect } from '../../src/domain/identity-policy.js';
+import type { NormalizedEvent } from '../../src/domain/types.js';
 import { EVENT_TYPES, type EventType } from '../../src/domain/types.js';
+import { toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 /** Deterministic PRNG so a failure can be replayed from its seed. */
@@ -62,6 +64,113 @@ describe('derive_identity_state() agrees with the policy fold', () => {
         expected,
         `seed ${seed}: ${events.map((e) => `${e.type}/${e.vs}@${e.occurredAt.getUTCMinutes()}`).join(', ')}`,
       );
+    }
+  });
+
+  /** A random history of one identity as normalized events, with few distinct minutes (ties are common). */
+  function history(seed: number, identity: string): NormalizedEvent[] {
+    const rand = rng(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+    return Array.from({ length: 1 + Math.floor(rand() * 8) }, (_, i) => {
+      const type = pick(EVENT_TYPES);
+      return {
+        provider: 'PROVE' as const,
+        providerEventId: `${identity}-${i}`,
+        providerIdentityId: identity,
+        clientCustomerId: null,
+        type,
+        rawType: type,
+        description: null,
+        occurredAt: new Date(Date.UTC(2025, 0, 1, 0, Math.floor(rand() * 5))),
+        newCarrier: null,
+        newLineType: null,
+        verificationStatus: type.startsWith('VERIFICATION') ? pick(STATUSES) : null,
+      };
+    });
+  }
+
+  /** Splits events into deliveries of 1 to 3, shuffled (arrival order differs from occurredAt order). */
+  function deliveries(seed: number, events: NormalizedEvent[]): NormalizedEvent[][] {
+    const rand = rng(seed * 7919);
+    const out: NormalizedEvent[][] = [];
+    for (let i = 0; i < events.length; ) {
+      const n = 1 + Math.floor(rand() * 3);
+      out.push(events.slice(i, i + n));
+      i += n;
+    }
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [out[i], out[j]] = [out[j] as NormalizedEvent[], out[i] as NormalizedEvent[]];
+    }
+    // Sometimes a delivery comes twice (a provider retry): all duplicates the second time.
+    if (rand() < 0.3 && out[0]) out.push(out[0]);
+    return out;
+  }
+
+  const record = (d: NormalizedEvent[]) =>
+    ds.query('SELECT record_events(NULL, $1::jsonb, $2::jsonb)', [
+      JSON.stringify(toEventRows(d)),
+      JSON.stringify(toSummaryRows(d)),
+    ]);
+
+  /** The fold over the stored events in arrival order (their ids), as the policy defines the state. */
+  async function expected(identity: string) {
+    const rows: { type: EventType; verification_status: string | null; occurred_at: Date; id: string }[] =
+      await ds.query(
+        `SELECT e.type, e.verification_status, e.occurred_at, e.id FROM identity_events e
+         JOIN identities i ON i.id = e.identity_id WHERE i.provider_identity_id = $1 ORDER BY e.id`,
+        [identity],
+      );
+    return foldEvents(
+      rows.map((r, seq) => ({
+        ...effectOf({ type: r.type, verificationStatus: r.verification_status }),
+        occurredAt: r.occurred_at,
+        seq,
+      })),
+    );
+  }
+
+  async function actual(identity: string) {
+    const [row] = await ds.query(
+      'SELECT status, risk_level FROM identities WHERE provider_identity_id = $1',
+      [identity],
+    );
+    return { status: row.status, riskLevel: row.risk_level };
+  }
+
+  it('on 300 histories delivered in pieces, out of order and with redeliveries (incremental and full paths)', async () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const identity = `seq-${seed}`;
+      for (const d of deliveries(seed, history(seed, identity))) await record(d);
+      assert.deepEqual(await actual(identity), await expected(identity), `seed ${seed}`);
+    }
+  });
+
+  it('with deliveries for the same identities committed concurrently from 8 connections', async () => {
+    const big = createDataSource({ url: db.url, poolSize: 8 });
+    await big.initialize();
+    try {
+      const work = Array.from({ length: 40 }, (_, k) =>
+        deliveries(1000 + k, history(1000 + k, `conc-${k}`)),
+      ).flat();
+      // Interleave identities so concurrent transactions keep meeting on the same rows.
+      work.sort((a, b) => (a[0]?.occurredAt.getTime() ?? 0) - (b[0]?.occurredAt.getTime() ?? 0));
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < work.length) {
+            const d = work[next++] as NormalizedEvent[];
+            await big.query('SELECT record_events(NULL, $1::jsonb, $2::jsonb)', [
+              JSON.stringify(toEventRows(d)),
+              JSON.stringify(toSummaryRows(d)),
+            ]);
+          }
+        }),
+      );
+      for (let k = 0; k < 40; k++)
+        assert.deepEqual(await actual(`conc-${k}`), await expected(`conc-${k}`), `identity ${k}`);
+    } finally {
+      await big.destroy();
     }
   });
 });

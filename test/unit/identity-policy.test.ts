@@ -60,3 +60,36 @@ describe('identity policy', () => {
     assert.equal(foldEvents([ev('DEACTIVATED', 1, 1), ev('REACTIVATED', 2, 2)]).status, 'ACTIVE');
   });
 });
+
+describe('effect summaries', () => {
+  it('compose with the fold: applySummary(fold(earlier), summarize(later)) = fold(earlier ++ later)', async () => {
+    const { applySummary, summarize } = await import('../../src/domain/identity-policy.js');
+    const { EVENT_TYPES } = await import('../../src/domain/types.js');
+    const statuses = ['pending', 'approved', 'declined', 'in_progress', 'successful', 'suspected'];
+    let x = 7;
+    const rand = () => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return x / 2 ** 31;
+    };
+    for (let round = 0; round < 2000; round++) {
+      const n = 1 + Math.floor(rand() * 8);
+      const split = Math.floor(rand() * n);
+      const events = Array.from({ length: n }, (_, i) => {
+        const type = EVENT_TYPES[Math.floor(rand() * EVENT_TYPES.length)] as EventType;
+        const vs = type.startsWith('VERIFICATION')
+          ? (statuses[Math.floor(rand() * statuses.length)] ?? null)
+          : null;
+        // Earlier events in minutes 0..9, later ones 10..19: every later one sorts after every earlier one.
+        const minute = (i < split ? 0 : 10) + Math.floor(rand() * 10);
+        return ev(type, minute, i, vs);
+      });
+      const earlier = events.slice(0, split);
+      const later = events.slice(split);
+      assert.deepEqual(
+        applySummary(foldEvents(earlier), summarize(later)),
+        foldEvents(events),
+        `round ${round}`,
+      );
+    }
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * Webhook ingestion throughput and latency (issue: webhook ingestion, "Speed").
+ * `npm run bench -- ingest`. Our server (dist/src/main.js) and the bare baseline run one after the
+ * other against the same embedded PostgreSQL (fsync on), each on a fresh database.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type LoadResult, load, proveDeliveries, spawnServer, startCluster } from './lib.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SECRET = 'whsec_bench-secret-0123456789abcdef';
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+
+const fmt = (r: LoadResult) =>
+  `${r.requestsPerSec.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`;
+
+async function scenario(name: string, url: string) {
+  const warm = proveDeliveries(SECRET, 3000, 1);
+  await load(url, '/webhooks/prove', warm, { connections: 50, duration: 2 });
+  const single = await load(url, '/webhooks/prove', proveDeliveries(SECRET, 3500 * DURATION, 1), {
+    connections: 50,
+    duration: DURATION,
+  });
+  const paced = await load(url, '/webhooks/prove', proveDeliveries(SECRET, 1100 * DURATION, 1), {
+    connections: 50,
+    duration: DURATION,
+    overallRate: 1000,
+  });
+  const batch = await load(url, '/webhooks/prove', proveDeliveries(SECRET, 450 * DURATION, 100), {
+    connections: 50,
+    duration: DURATION,
+  });
+  console.log(`\n${name}`);
+  console.log(`  1 notification, 50 connections, max rate: ${fmt(single)}`);
+  console.log(`  1 notification, 50 connections, 1000/s:   ${fmt(paced)}`);
+  console.log(
+    `  100 notifications, 50 connections:       ${fmt(batch)} = ${(batch.requestsPerSec * 100).toFixed(0)} events/s`,
+  );
+  return { single, paced, batch };
+}
+
+const cluster = await startCluster();
+try {
+  const env = { PROVE_WEBHOOK_SECRET: SECRET, NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) };
+  const base = await spawnServer(path.join(here, 'baseline-ingest.js'), {
+    ...env,
+    DATABASE_URL: await cluster.database('bench_baseline'),
+  });
+  const baseline = await scenario('baseline: node:http + pg, same verification and SQL call', base.url);
+  await base.stop();
+
+  const app = await spawnServer(path.join(here, '../src/main.js'), {
+    ...env,
+    DATABASE_URL: await cluster.database('bench_app'),
+  });
+  const ours = await scenario('identity-monitor (fastify + Apollo + TypeORM), LOG_LEVEL=info', app.url);
+  await app.stop();
+
+  console.log('\nratio ours / baseline');
+  console.log(`  single: ${(ours.single.requestsPerSec / baseline.single.requestsPerSec).toFixed(2)}`);
+  console.log(`  batch:  ${(ours.batch.requestsPerSec / baseline.batch.requestsPerSec).toFixed(2)}`);
+} finally {
+  await cluster.stop();
+}
