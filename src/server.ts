@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/database.js';
 import { createChangeNotifier } from './events/notifier.js';
 import { createApollo } from './graphql/apollo.js';
-import { type GraphQLContext, makeContext } from './graphql/context.js';
+import { type GraphQLContext, makeContext, type Services } from './graphql/context.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
 import { registerHealthRoutes } from './http/health.js';
@@ -109,6 +109,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onSpooled: () => void spoolLoader.kick(),
     onCommitted: () => notifier.poke(),
   });
+  const services: Services = { db, notifier };
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
   const purge = setInterval(
     () =>
@@ -127,11 +128,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     handler: fastifyApolloHandler(apollo, {
       async context(req): Promise<GraphQLContext> {
         const header = req.headers.authorization;
-        if (header === undefined) return makeContext({ principal: null, requestId: req.id, db });
+        if (header === undefined) return makeContext({ principal: null, requestId: req.id, services });
         const token = bearerToken(header);
         try {
           if (!token) throw new Error('not a bearer token');
-          return makeContext({ principal: await verify(token), requestId: req.id, db });
+          return makeContext({ principal: await verify(token), requestId: req.id, services });
         } catch (err) {
           throw new GraphQLError(`invalid bearer token: ${(err as Error).message}`, {
             extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
@@ -141,7 +142,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }),
   });
 
-  const ws = createWsServer({ schema, db, verify, log, production: config.production });
+  const ws = createWsServer({ schema, services, verify, log, production: config.production });
   app.server.on('upgrade', ws.handleUpgrade);
 
   try {

@@ -1,13 +1,22 @@
 import type { DataSource } from 'typeorm';
 import type { Principal, Scope } from '../auth/scopes.js';
+import type { ChangeNotifier } from '../events/notifier.js';
 import { forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './loaders.js';
+
+/** The process-wide services resolvers may use, built once by the composition root (src/server.ts). */
+export interface Services {
+  db: DataSource;
+  /** Wakes the change feed after a commit that stored events. */
+  notifier: ChangeNotifier;
+}
 
 /** What every resolver gets: who is calling and the data access of this process. */
 export interface GraphQLContext {
   principal: Principal | null;
   requestId: string;
   db: DataSource;
+  services: Services;
   /** Batching loaders of this request or WebSocket operation (src/graphql/loaders.ts). */
   loaders: Loaders;
 }
@@ -16,13 +25,14 @@ export interface GraphQLContext {
 export function makeContext(args: {
   principal: Principal | null;
   requestId: string;
-  db: DataSource;
+  services: Services;
 }): GraphQLContext {
   return {
     principal: args.principal,
     requestId: args.requestId,
-    db: args.db,
-    loaders: createLoaders(args.db),
+    db: args.services.db,
+    services: args.services,
+    loaders: createLoaders(args.services.db),
   };
 }
 

@@ -4,11 +4,10 @@ import type { GraphQLSchema } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
 import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
-import { type GraphQLContext, makeContext } from './context.js';
+import { type GraphQLContext, makeContext, type Services } from './context.js';
 
 /** Close code for a server going away (RFC 6455 §7.4.1), sent to every socket on shutdown. */
 export const GOING_AWAY = 1001;
@@ -21,7 +20,7 @@ interface SocketExtra extends Record<PropertyKey, unknown> {
 
 export interface WsOptions {
   schema: GraphQLSchema;
-  db: DataSource;
+  services: Services;
   verify: TokenVerifier;
   log: Logger;
   production: boolean;
@@ -49,7 +48,7 @@ export function createWsServer(opts: WsOptions) {
         }
       },
       context(ctx): GraphQLContext {
-        return makeContext({ principal: ctx.extra.principal ?? null, requestId: 'ws', db: opts.db });
+        return makeContext({ principal: ctx.extra.principal ?? null, requestId: 'ws', services: opts.services });
       },
     },
     wss,

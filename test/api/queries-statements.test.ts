@@ -54,7 +54,7 @@ describe('GraphQL statement count', () => {
     const contextValue = makeContext({
       principal: { subject: 'test', scopes: new Set(SCOPES), expiresAt: null },
       requestId: 'statement-count',
-      db: ds,
+      services: { db: ds, notifier: { poke() {}, async flush() {} } },
     });
     log.statements = [];
     const result = await execute({ schema, document: parse(query), contextValue });
