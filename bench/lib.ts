@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmarks: a PostgreSQL cluster, child servers, autocannon runs. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,10 +53,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts a Node script as a server process and waits until `readyPath` answers 200. */
-export async function spawnServer(script: string, env: Record<string, string>, readyPath = '/readyz') {
+/**
+ * Starts a Node script as a server process and waits until `readyPath` answers 200. `nodeArgs` go to
+ * node before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow).
+ */
+export async function spawnServer(
+  script: string,
+  env: Record<string, string>,
+  readyPath = '/readyz',
+  nodeArgs: readonly string[] = [],
+) {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [script], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script], {
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -168,5 +176,171 @@ export async function load(
     non2xx: result.non2xx,
     errors: result.errors,
     total: result.requests.total,
+  };
+}
+
+/** One HTTP request, sent as is every time (a read benchmark needs no fresh body per request). */
+export interface FixedRequest {
+  method: 'GET' | 'POST';
+  body?: string;
+  headers: Record<string, string>;
+}
+
+/** Runs autocannon sending the same request on every connection. */
+export async function loadFixed(
+  url: string,
+  path: string,
+  request: FixedRequest,
+  opts: { connections: number; duration: number },
+): Promise<LoadResult> {
+  const result = await autocannon({
+    // autocannon takes the path from the URL (a `path` option would be ignored).
+    url: new URL(path, url).toString(),
+    connections: opts.connections,
+    duration: opts.duration,
+    method: request.method,
+    headers: request.headers,
+    ...(request.body !== undefined ? { body: request.body } : {}),
+  });
+  return {
+    requestsPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    total: result.requests.total,
+  };
+}
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+/**
+ * The functions with the most self time in a V8 `.cpuprofile` (from `node --cpu-prof`), as
+ * `{ percent, name }`, best first: enough to see where a server's CPU goes without other tools.
+ */
+export function topSelfTime(
+  profile: { nodes: CpuProfileNode[]; samples: number[]; timeDeltas: number[] },
+  count = 25,
+): { percent: number; name: string }[] {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    const f = byNode.get(id)?.callFrame;
+    if (!f) return;
+    const file = f.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '');
+    const name = `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
+    self.set(name, (self.get(name) ?? 0) + dt);
+    total += dt;
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, t]) => ({ percent: (100 * t) / (total || 1), name }));
+}
+
+/** Self time summed by package (node_modules/<pkg>, our own code, node internals, GC, idle). */
+export function selfTimeByPackage(profile: {
+  nodes: CpuProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}): { percent: number; name: string }[] {
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    const f = byNode.get(id)?.callFrame;
+    if (!f) return;
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f.url);
+    const name = m
+      ? m[1]!
+      : f.url.startsWith('node:')
+        ? 'node internals'
+        : f.url
+          ? 'our code'
+          : `(${f.functionName || 'native'})`;
+    self.set(name, (self.get(name) ?? 0) + dt);
+    total += dt;
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, t]) => ({ percent: (100 * t) / (total || 1), name }));
+}
+
+interface CpuSnapshot {
+  /** Busy clock ticks of the whole machine (all cores), from /proc/stat. */
+  busy: number;
+  /** utime + stime ticks and parent of every process, from /proc/<pid>/stat. */
+  procs: Map<number, { ticks: number; ppid: number; cmd: string }>;
+}
+
+async function cpuSnapshot(): Promise<CpuSnapshot> {
+  const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+  const busy = cpu.reduce((a, b) => a + b, 0) - (cpu[3] ?? 0) - (cpu[4] ?? 0);
+  const procs = new Map<number, { ticks: number; ppid: number; cmd: string }>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const [stat, cmd] = await Promise.all([
+        readFile(`/proc/${name}/stat`, 'utf8'),
+        readFile(`/proc/${name}/cmdline`, 'utf8'),
+      ]);
+      // Fields after the parenthesised command: state ppid … utime(14) stime(15), counted from 1.
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(name), {
+        ticks: Number(rest[11]) + Number(rest[12]),
+        ppid: Number(rest[1]),
+        cmd: cmd.replaceAll('\0', ' '),
+      });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return { busy, procs };
+}
+
+/**
+ * Where the machine's CPU went while `run` ran, in percent of one core (2 cores = 200 %): the server
+ * process, this process (autocannon), the PostgreSQL cluster on `pgPort`, and everything else on the
+ * machine (a benchmark on a shared machine must show when something else was busy).
+ */
+export async function cpuDuring<T>(
+  serverPid: number,
+  pgPort: number,
+  run: () => Promise<T>,
+): Promise<{
+  result: T;
+  /** Percent of one core over the run. */
+  cpu: Record<'server' | 'autocannon' | 'postgres' | 'other', number>;
+  /** CPU seconds the server process used over the run. */
+  serverSeconds: number;
+}> {
+  const started = Date.now();
+  const before = await cpuSnapshot();
+  const result = await run();
+  const after = await cpuSnapshot();
+  const seconds = (Date.now() - started) / 1000;
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const used = (pid: number) => (after.procs.get(pid)?.ticks ?? 0) - (before.procs.get(pid)?.ticks ?? 0);
+  const postmaster = [...after.procs].find(
+    ([, p]) => p.cmd.includes('bin/postgres') && p.cmd.includes(`-p ${pgPort}`),
+  )?.[0];
+  let postgres = postmaster === undefined ? 0 : used(postmaster);
+  for (const [pid, p] of after.procs)
+    if (postmaster !== undefined && p.ppid === postmaster) postgres += used(pid);
+  const server = used(serverPid);
+  const autocannon = used(process.pid);
+  const other = Math.max(0, after.busy - before.busy - server - autocannon - postgres);
+  const pct = (ticks: number) => Math.round((100 * ticks) / ticksPerSecond / seconds);
+  return {
+    result,
+    cpu: { server: pct(server), autocannon: pct(autocannon), postgres: pct(postgres), other: pct(other) },
+    serverSeconds: server / ticksPerSecond,
   };
 }

@@ -8,6 +8,11 @@ import type { DataSource } from 'typeorm';
 import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, openDatabase } from './db/database.js';
+import { createEnrollmentService } from './enrollment/enrollment.service.js';
+import type { EnrollmentGateway } from './enrollment/gateway.js';
+import { proveBaseUrl, proveGateway } from './enrollment/prove-client.js';
+import { sandboxGateway } from './enrollment/sandbox-gateway.js';
+import { ChangeFeed } from './events/feed.js';
 import { createChangeNotifier } from './events/notifier.js';
 import { createApollo } from './graphql/apollo.js';
 import { type GraphQLContext, makeContext, type Services } from './graphql/context.js';
@@ -44,6 +49,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Use this database instead of opening one from the config (tests share one across servers). */
   database?: Database;
+  /** Live events buffered per subscription before a subscriber counts as too far behind. */
+  subscriptionBuffer?: number;
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -109,7 +116,25 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onSpooled: () => void spoolLoader.kick(),
     onCommitted: () => notifier.poke(),
   });
-  const services: Services = { db, notifier };
+  const feed = new ChangeFeed({
+    db,
+    connectionString: database.url,
+    log,
+    metrics,
+    ...(opts.subscriptionBuffer ? { bufferLimit: opts.subscriptionBuffer } : {}),
+  });
+  await feed.start();
+  // With Prove credentials, enrollment is forwarded to Prove; without, the local sandbox (contract, Enrollment).
+  const gateway: EnrollmentGateway = config.prove
+    ? proveGateway({
+        clientId: config.prove.clientId,
+        clientSecret: config.prove.clientSecret,
+        baseUrl: proveBaseUrl(config.prove.env),
+        logger: log,
+      })
+    : sandboxGateway();
+  const enrollment = createEnrollmentService({ db, gateway, notifier, log });
+  const services: Services = { db, notifier, feed, gateway, enrollment };
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
   const purge = setInterval(
     () =>
@@ -142,7 +167,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }),
   });
 
-  const ws = createWsServer({ schema, services, verify, log, production: config.production });
+  const ws = createWsServer({ schema, services, verify, log, metrics, production: config.production });
   app.server.on('upgrade', ws.handleUpgrade);
 
   try {
@@ -171,6 +196,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
         await spoolLoader.stop();
         await notifier.flush();
+        await feed.stop();
         if (!opts.database) await database.close();
       })();
       return closing;

@@ -49,3 +49,13 @@ export function decodeEventCursor(cursor: string): EventPosition {
     throw new InvalidCursorError('cursor is malformed');
   return { txId, id };
 }
+
+/** Orders two event positions: negative when a comes first. */
+export function comparePositions(a: EventPosition, b: EventPosition): number {
+  const ta = BigInt(a.txId);
+  const tb = BigInt(b.txId);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const ia = BigInt(a.id);
+  const ib = BigInt(b.id);
+  return ia === ib ? 0 : ia < ib ? -1 : 1;
+}

@@ -7,6 +7,8 @@ import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'gr
 import type { Logger } from 'pino';
 import type { Metrics } from '../http/metrics.js';
 import type { GraphQLContext } from './context.js';
+import { compiledExecutionGateway } from './executor.js';
+import { clarifyParseError, limitRules, parseOptions, withoutSuggestions } from './limits.js';
 
 /** Codes whose message is meant for the caller. Anything else is masked as INTERNAL_SERVER_ERROR. */
 const PUBLIC_CODES = new Set([
@@ -28,16 +30,47 @@ const PUBLIC_CODES = new Set([
   'OPERATION_RESOLUTION_FAILURE',
 ]);
 
+/** The request id of each error a request met: formatError gets no context, so errorContextPlugin records it. */
+const requestIdOf = new WeakMap<object, string>();
+
+function errorContextPlugin(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors(rc) {
+          for (const err of rc.errors) requestIdOf.set(err, rc.contextValue.requestId);
+        },
+      };
+    },
+  };
+}
+
+/** Words the parser's token-limit error as our other limits are (src/graphql/limits.ts). */
+function tokenLimitMessagePlugin(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async parsingDidStart() {
+          return async (err) => clarifyParseError(err);
+        },
+      };
+    },
+  };
+}
+
 /**
  * Unexpected errors (a failed SQL statement, a bug) are logged with the request id and answered as
  * INTERNAL_SERVER_ERROR without details: no stack, SQL or secret reaches a caller.
  */
-export function maskErrors(log: Logger) {
+export function maskErrors(log: Logger, opts: { production: boolean } = { production: false }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && PUBLIC_CODES.has(code)) {
       const { stacktrace: _drop, ...extensions } = formatted.extensions ?? {};
-      return { ...formatted, extensions };
+      // Apollo strips "Did you mean …?" from validation errors (hideSchemaDetailsFromClientErrors),
+      // not from variable values ("Did you mean the enum value …?"): done here for every public error.
+      const message = opts.production ? withoutSuggestions(formatted.message) : formatted.message;
+      return { ...formatted, message, extensions };
     }
     const original = unwrapResolverError(error);
     // Variable coercion failures carry no code in some paths but are the caller's fault and safe.
@@ -46,9 +79,11 @@ export function maskErrors(log: Logger) {
       !original.originalError &&
       formatted.message.startsWith('Variable ')
     ) {
-      return { message: formatted.message, extensions: { code: 'BAD_USER_INPUT' } };
+      const message = opts.production ? withoutSuggestions(formatted.message) : formatted.message;
+      return { message, extensions: { code: 'BAD_USER_INPUT' } };
     }
-    log.error({ err: original, path: formatted.path }, 'unexpected GraphQL error');
+    const requestId = typeof error === 'object' && error !== null ? requestIdOf.get(error) : undefined;
+    log.error({ err: original, path: formatted.path, requestId }, 'unexpected GraphQL error');
     return {
       message: 'Internal server error',
       ...(formatted.path ? { path: formatted.path } : {}),
@@ -87,17 +122,23 @@ export interface ApolloOptions {
 /** Apollo Server for GraphQL over HTTP: masked errors, no introspection in production, drained on close. */
 export function createApollo(opts: ApolloOptions): ApolloServer<GraphQLContext> {
   return new ApolloServer<GraphQLContext>({
-    schema: opts.schema,
+    // Queries run compiled by graphql-jit from their second use (docs/adr/0006-graphql-throughput.md).
+    gateway: compiledExecutionGateway({ schema: opts.schema, registry: opts.metrics.registry }),
     introspection: !opts.production,
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: opts.production,
     csrfPrevention: true,
-    formatError: maskErrors(opts.log),
+    // Abuse limits (src/graphql/limits.ts): tokens while parsing, the rest as validation rules.
+    parseOptions,
+    validationRules: [...limitRules],
+    formatError: maskErrors(opts.log, { production: opts.production }),
     plugins: [
       fastifyApolloDrainPlugin(opts.app),
       // We set no cache hints; the plugin would otherwise wrap every resolver.
       ApolloServerPluginCacheControlDisabled(),
       metricsPlugin(opts.metrics),
+      errorContextPlugin(),
+      tokenLimitMessagePlugin(),
     ],
   });
 }

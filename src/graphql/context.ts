@@ -1,5 +1,8 @@
 import type { DataSource } from 'typeorm';
 import type { Principal, Scope } from '../auth/scopes.js';
+import type { EnrollmentService } from '../enrollment/enrollment.service.js';
+import type { EnrollmentGateway } from '../enrollment/gateway.js';
+import type { ChangeFeed } from '../events/feed.js';
 import type { ChangeNotifier } from '../events/notifier.js';
 import { forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './loaders.js';
@@ -9,6 +12,17 @@ export interface Services {
   db: DataSource;
   /** Wakes the change feed after a commit that stored events. */
   notifier: ChangeNotifier;
+  /** This replica's live event feed. */
+  feed: ChangeFeed;
+  /** Prove's Identity Manager, or the local sandbox without Prove credentials. */
+  gateway: EnrollmentGateway;
+  /** Enroll, batch enroll, deactivate, reactivate. */
+  enrollment: EnrollmentService;
+}
+
+/** The WebSocket an operation arrived on, when it did (subscriptions); null over HTTP. */
+export interface Connection {
+  close(code: number, reason: string): void;
 }
 
 /** What every resolver gets: who is calling and the data access of this process. */
@@ -17,6 +31,7 @@ export interface GraphQLContext {
   requestId: string;
   db: DataSource;
   services: Services;
+  connection: Connection | null;
   /** Batching loaders of this request or WebSocket operation (src/graphql/loaders.ts). */
   loaders: Loaders;
 }
@@ -26,12 +41,14 @@ export function makeContext(args: {
   principal: Principal | null;
   requestId: string;
   services: Services;
+  connection?: Connection;
 }): GraphQLContext {
   return {
     principal: args.principal,
     requestId: args.requestId,
     db: args.services.db,
     services: args.services,
+    connection: args.connection ?? null,
     loaders: createLoaders(args.services.db),
   };
 }

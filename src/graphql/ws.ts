@@ -1,14 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
 import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
+import type { Metrics } from '../http/metrics.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
+import { parseDocument, validateOperation } from './limits.js';
 
+/** Queries and mutations go over HTTP, where the request pipeline (CSRF, metrics, limits) is. */
+const ONLY_SUBSCRIPTIONS =
+  'only subscriptions are accepted over WebSocket; use HTTP for queries and mutations';
 /** Close code for a server going away (RFC 6455 §7.4.1), sent to every socket on shutdown. */
 export const GOING_AWAY = 1001;
 /** A socket's frames are capped: no subscription operation needs more. */
@@ -18,7 +23,19 @@ interface SocketExtra extends Record<PropertyKey, unknown> {
   principal?: Principal;
 }
 
+/** Sent when the token a socket was opened with expires: reconnect with a fresh one. */
+export const CLOSE_TOKEN_EXPIRED = CloseCode.Unauthorized;
+/** How long a socket asked to close may take to say goodbye before it is cut (a stalled peer never does). */
+const CLOSE_GRACE_MS = 5000;
+
+/** Closes a socket, and cuts it if the peer does not complete the close handshake in time. */
+function closeSocket(socket: WebSocket, code: number, reason: string): void {
+  socket.close(code, reason);
+  setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
+}
+
 export interface WsOptions {
+  metrics: Metrics;
   schema: GraphQLSchema;
   services: Services;
   verify: TokenVerifier;
@@ -33,6 +50,10 @@ export interface WsOptions {
  */
 export function createWsServer(opts: WsOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  wss.on('connection', (socket) => {
+    opts.metrics.wsConnections.inc();
+    socket.once('close', () => opts.metrics.wsConnections.dec());
+  });
   const disposable = useServer<Record<string, unknown> | undefined, SocketExtra>(
     {
       schema: opts.schema,
@@ -40,15 +61,61 @@ export function createWsServer(opts: WsOptions) {
       async onConnect(ctx) {
         const token = bearerToken(ctx.connectionParams?.authorization);
         if (!token) return false;
+        let principal: Principal;
         try {
-          ctx.extra.principal = await opts.verify(token);
-          return true;
+          principal = await opts.verify(token);
         } catch {
           return false;
         }
+        ctx.extra.principal = principal;
+        // A subscription ends when its token expires (contract, Auth).
+        if (principal.expiresAt !== null) {
+          const socket = ctx.extra.socket;
+          const expiresAt = principal.expiresAt;
+          let timer: NodeJS.Timeout;
+          // setTimeout fires at once past 2^31 - 1 ms (24.8 days): wait in steps.
+          const arm = () => {
+            const left = expiresAt - Date.now();
+            if (left <= 0) return closeSocket(socket, CLOSE_TOKEN_EXPIRED, 'token expired');
+            timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+            timer.unref();
+          };
+          arm();
+          socket.once('close', () => clearTimeout(timer));
+        }
+        return true;
+      },
+      // Parses with the token limit and validates with our limits (src/graphql/limits.ts); the
+      // returned args have no contextValue, so graphql-ws still builds it with `context` below.
+      onSubscribe(_ctx, _id, payload) {
+        let document: ReturnType<typeof parseDocument>;
+        try {
+          document = parseDocument(payload.query);
+        } catch (err) {
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
+        const operation = getOperationAST(document, payload.operationName);
+        if (operation && operation.operation !== 'subscription') {
+          return [new GraphQLError(ONLY_SUBSCRIPTIONS, { extensions: { code: 'BAD_REQUEST' } })];
+        }
+        const errors = validateOperation(opts.schema, document, { hideSuggestions: opts.production });
+        if (errors.length > 0) return errors;
+        return {
+          schema: opts.schema,
+          document,
+          variableValues: payload.variables,
+          operationName: payload.operationName,
+        };
       },
       context(ctx): GraphQLContext {
-        return makeContext({ principal: ctx.extra.principal ?? null, requestId: 'ws', services: opts.services });
+        const socket = ctx.extra.socket;
+        return makeContext({
+          principal: ctx.extra.principal ?? null,
+          requestId: 'ws',
+          services: opts.services,
+          connection: { close: (code, reason) => closeSocket(socket, code, reason) },
+        });
       },
     },
     wss,

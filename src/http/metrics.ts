@@ -42,6 +42,32 @@ export function createMetrics(poolStats: () => PoolStats) {
       labelNames: ['provider', 'result'] as const,
       registers: [registry],
     }),
+    wsConnections: new Gauge({
+      name: 'ws_connections',
+      help: 'Open WebSocket connections on this replica',
+      registers: [registry],
+    }),
+    feedSubscriptions: new Gauge({
+      name: 'feed_subscriptions',
+      help: 'Active identityEvents subscriptions on this replica',
+      registers: [registry],
+    }),
+    feedFannedOut: new Counter({
+      name: 'feed_events_fanned_out_total',
+      help: 'Events handed to subscribers (one per matching subscription)',
+      registers: [registry],
+    }),
+    feedLag: new Histogram({
+      name: 'feed_lag_seconds',
+      help: 'Time from an event being stored to the feed handing it to subscribers',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    feedOverflows: new Counter({
+      name: 'feed_subscriber_overflows_total',
+      help: 'Sockets closed because a subscriber fell too far behind (it resumes from its cursor)',
+      registers: [registry],
+    }),
     rejectedNotRecorded: new Counter({
       name: 'webhook_rejections_unrecorded_total',
       help: 'Rejected deliveries not written to the database because the per-provider cap was reached',

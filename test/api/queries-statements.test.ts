@@ -54,7 +54,13 @@ describe('GraphQL statement count', () => {
     const contextValue = makeContext({
       principal: { subject: 'test', scopes: new Set(SCOPES), expiresAt: null },
       requestId: 'statement-count',
-      services: { db: ds, notifier: { poke() {}, async flush() {} } },
+      services: {
+        db: ds,
+        notifier: { poke() {}, async flush() {} },
+        feed: undefined as never,
+        gateway: undefined as never,
+        enrollment: undefined as never,
+      },
     });
     log.statements = [];
     const result = await execute({ schema, document: parse(query), contextValue });

@@ -37,7 +37,7 @@ export interface TestServer {
  * `env` adds or overrides environment variables (the contract's names).
  */
 export async function startTestServer(
-  opts: { env?: Record<string, string>; database?: TestDatabase } = {},
+  opts: { env?: Record<string, string>; database?: TestDatabase; subscriptionBuffer?: number } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
   // Each server spools into a directory of its own: a spool is drained into whatever database its server uses.
@@ -57,7 +57,10 @@ export async function startTestServer(
       cb();
     },
   });
-  const app = await startServer(config, { logger: createLogger(config.logLevel, sink) });
+  const app = await startServer(config, {
+    logger: createLogger(config.logLevel, sink),
+    ...(opts.subscriptionBuffer ? { subscriptionBuffer: opts.subscriptionBuffer } : {}),
+  });
   const secret = new TextEncoder().encode(opts.env?.AUTH_JWT_SECRET ?? TEST_AUTH_SECRET);
   const server: TestServer = {
     app,

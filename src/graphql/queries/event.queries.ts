@@ -5,6 +5,14 @@ import type { IdentityEvent } from '../types/identity-event.type.js';
 import { EVENT_COLUMNS, type EventRow, eventEdge } from './rows.js';
 import { Params, type Queryable, where } from './sql.js';
 
+/**
+ * Only events of transactions below the visibility horizon, as the live feed reads them: a cursor taken
+ * from a query is then safe to resume a subscription from (no older transaction can still commit an
+ * event behind it). The cost is that an event shows up once every older transaction has finished,
+ * normally within milliseconds (docs/adr/0003-event-order.md).
+ */
+export const VISIBLE = 'e.tx_id < pg_snapshot_xmin(pg_current_snapshot())';
+
 /** `(tx_id, id) < cursor` as one row comparison on xid8 and bigint (docs/adr/0003-event-order.md). */
 const before = (p: Params, after: EventPosition) =>
   `(e.tx_id, e.id) < (${p.add(after.txId)}::xid8, ${p.add(after.id)}::bigint)`;
@@ -31,7 +39,7 @@ export async function listEvents(
   after: EventPosition | null,
 ): Promise<Edge<IdentityEvent>[]> {
   const p = new Params();
-  const conditions = eventConditions(p, criteria);
+  const conditions = [VISIBLE, ...eventConditions(p, criteria)];
   if (after) conditions.push(before(p, after));
   const rows = await db.query<EventRow[]>(
     `SELECT ${EVENT_COLUMNS} FROM identity_events e ${where(conditions)}
@@ -54,7 +62,7 @@ export async function eventsOfIdentities(
 ): Promise<Map<string, Edge<IdentityEvent>[]>> {
   const p = new Params();
   const ids = p.add([...new Set(identityIds)]);
-  const conditions = ['e.identity_id = k.identity_id'];
+  const conditions = ['e.identity_id = k.identity_id', VISIBLE];
   if (after) conditions.push(before(p, after));
   const rows = await db.query<EventRow[]>(
     `SELECT e.* FROM unnest(${ids}::uuid[]) AS k(identity_id)

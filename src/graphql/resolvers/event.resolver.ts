@@ -25,6 +25,8 @@ export class IdentityEventResolver {
   /** Follows its root's scope (contract, Auth): an event's reader may see whose event it is. */
   @FieldResolver(() => Identity)
   async identity(@Root() event: IdentityEvent, @Ctx() ctx: GraphQLContext): Promise<Identity> {
+    // The live feed reads each event with its identity: no query per subscriber.
+    if (event.preloadedIdentity) return event.preloadedIdentity;
     const identity = await ctx.loaders.identity.load(event.identityId);
     // identity_events.identity_id is a foreign key: a missing row means a broken invariant, not user error.
     if (!identity) throw new Error(`identity ${event.identityId} of event ${event.id} not found`);

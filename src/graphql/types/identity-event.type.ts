@@ -2,6 +2,7 @@ import { Field, ID, ObjectType } from 'type-graphql';
 import type { EventType, Provider } from '../../domain/types.js';
 import { DateTimeScalar } from '../scalars.js';
 import { EventTypeEnum, ProviderEnum } from './enums.js';
+import type { Identity } from './identity.type.js';
 
 /** One stored event. Its `identity` is resolved by IdentityEventResolver through the per-request loader. */
 @ObjectType('IdentityEvent', { description: 'Something a provider (or an admin) told us about an identity' })
@@ -44,4 +45,7 @@ export class IdentityEvent {
 
   /** Not a GraphQL field: the key `identity` is loaded by. */
   identityId!: string;
+
+  /** Not a GraphQL field: the identity as read with the event by the live feed, when it was. */
+  preloadedIdentity?: Identity;
 }

@@ -71,3 +71,16 @@ export class WebhookDeliveriesArgs {
   @AfterField()
   after!: string | null;
 }
+
+/** Arguments of the `identityEvents` subscription. */
+@ArgsType()
+export class IdentityEventsArgs {
+  @Field(() => EventFilter, { nullable: true })
+  filter!: EventFilter | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'A cursor from an event (query or subscription): replay everything after it, then go live',
+  })
+  after!: string | null;
+}

@@ -1,0 +1,258 @@
+/**
+ * GraphQL read throughput (issue: GraphQL throughput). `npm run bench -- graphql`.
+ *
+ * One database of 10,000 identities and 100,000 events, seeded once with set-based SQL, is read by the
+ * bare baseline (bench/baseline-graphql.ts) and then by our server (dist/src/main.js), one after the
+ * other, with the issue's query at 50 connections, each after a warm-up. Besides req/s it prints where
+ * the machine's CPU went (server, PostgreSQL, autocannon, anything else: this machine may be shared) and
+ * the server's CPU time per request, the figure that compares runs made at different times.
+ * Environment:
+ *   BENCH_DURATION  seconds per measured run (default 10)
+ *   BENCH_PROFILE   a directory: each server runs under `node --cpu-prof` there, and the top self-time
+ *                   packages and functions of its run (warm-up included) are printed
+ *   BENCH_ONLY      `baseline` or `ours` to run one target
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { signToken } from '../src/auth/tokens.js';
+import {
+  cpuDuring,
+  type FixedRequest,
+  type LoadResult,
+  loadFixed,
+  selfTimeByPackage,
+  spawnServer,
+  startCluster,
+  topSelfTime,
+} from './lib.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const PROFILE_DIR = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
+const ONLY = process.env.BENCH_ONLY ?? null;
+const AUTH_SECRET = 'bench-auth-secret-0123456789abcdef0123';
+const CONNECTIONS = 50;
+const IDENTITIES = 10_000;
+const EVENTS = 100_000;
+/** Events are written in transactions of this many, so tx_id varies as it does under real ingestion. */
+const EVENTS_PER_TX = 1_000;
+
+const QUERY = `{ identities(first: 20) { edges { node { id status riskLevel
+  events(first: 5) { edges { node { type occurredAt } } } } } } }`;
+
+const fmt = (r: LoadResult) =>
+  `${r.requestsPerSec.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`;
+
+/** 10,000 identities over the past year and 100,000 events, 10 per identity, with plausible columns. */
+async function seed(url: string): Promise<void> {
+  const db = new pg.Client(url);
+  await db.connect();
+  try {
+    await db.query(
+      `INSERT INTO identities (provider, provider_identity_id, client_customer_id, phone_number, status,
+         risk_level, enrolled_at, deactivated_at, created_at, updated_at)
+       SELECT p.provider, gen_random_uuid()::text, 'cust-' || g,
+         CASE WHEN p.provider = 'PROVE' THEN '+1202' || lpad((5550000 + g)::text, 7, '0') END,
+         (ARRAY['ACTIVE','ACTIVE','ACTIVE','ACTIVE','ACTIVE','ACTIVE','ACTIVE','DEACTIVATED','ENDED','ACTIVE'])[g % 10 + 1],
+         (ARRAY['UNKNOWN','LOW','LOW','MEDIUM','HIGH'])[g % 5 + 1],
+         t.at, CASE WHEN g % 10 = 7 THEN t.at + interval '30 days' END, t.at, t.at
+       FROM generate_series(1, $1::int) AS g
+       CROSS JOIN LATERAL (SELECT (ARRAY['PROVE','PROVE','PROVE','PROVE','PROVE','PROVE','PROVE','PASSBASE',
+         'PASSBASE','VOVE'])[g % 10 + 1] AS provider) p
+       CROSS JOIN LATERAL (SELECT now() - interval '365 days' + g * interval '52 minutes' AS at) t`,
+      [IDENTITIES],
+    );
+    // Each batch is its own transaction (its own tx_id), as deliveries are.
+    for (let from = 0; from < EVENTS; from += EVENTS_PER_TX) {
+      await db.query(
+        `WITH ids AS (SELECT id, provider, created_at, row_number() OVER (ORDER BY created_at, id) - 1 AS n
+                      FROM identities)
+         INSERT INTO identity_events (identity_id, provider, provider_event_id, type, raw_type, description,
+           occurred_at, received_at, client_customer_id, new_carrier, new_line_type, verification_status)
+         SELECT i.id, i.provider, 'bench-' || g, x.type, x.raw_type, x.description,
+           i.created_at + (g / $3::int) * interval '17 hours', i.created_at + (g / $3::int) * interval '17 hours' + interval '2 seconds',
+           NULL, CASE WHEN x.type = 'PORT' THEN 'Verizon' END,
+           CASE WHEN x.type = 'LINE_TYPE_CHANGE' THEN 'mobile' END, x.verification_status
+         FROM generate_series($1::int, $2::int) AS g
+         JOIN ids i ON i.n = g % $3::int
+         CROSS JOIN LATERAL (
+           SELECT CASE i.provider
+               WHEN 'PROVE' THEN (ARRAY['PORT','LINE_TYPE_CHANGE','PORT','DISCONNECT','PHONE_NUMBER_CHANGE'])[g % 5 + 1]
+               ELSE 'VERIFICATION_STATUS_CHANGED' END AS type,
+             CASE i.provider
+               WHEN 'PROVE' THEN (ARRAY['PORT','LINETYPE_CHANGE','PORT','DISCONNECT','PHONE_NUMBER_CHANGE'])[g % 5 + 1]
+               WHEN 'PASSBASE' THEN 'VERIFICATION_REVIEWED' ELSE 'successful' END AS raw_type,
+             CASE i.provider WHEN 'PROVE' THEN 'phone number ported to new provider' END AS description,
+             CASE WHEN i.provider <> 'PROVE' THEN (ARRAY['pending','approved','declined'])[g % 3 + 1] END
+               AS verification_status
+         ) x`,
+        [from, Math.min(from + EVENTS_PER_TX, EVENTS) - 1, IDENTITIES],
+      );
+    }
+    await db.query(`UPDATE identities i SET last_event_at = m.at
+      FROM (SELECT identity_id, max(occurred_at) AS at FROM identity_events GROUP BY identity_id) m
+      WHERE m.identity_id = i.id`);
+    await db.query('VACUUM ANALYZE');
+    const { rows } = await db.query<{ i: string; e: string; tx: string }>(
+      `SELECT (SELECT count(*) FROM identities)::text AS i, (SELECT count(*) FROM identity_events)::text AS e,
+         (SELECT count(DISTINCT tx_id) FROM identity_events)::text AS tx`,
+    );
+    console.log(`seeded ${rows[0]!.i} identities, ${rows[0]!.e} events in ${rows[0]!.tx} transactions`);
+  } finally {
+    await db.end();
+  }
+}
+
+interface Page {
+  data?: {
+    identities: {
+      edges: { node: { id: string; events: { edges: { node: { type: string; occurredAt: string } }[] } } }[];
+    };
+  };
+  errors?: unknown[];
+}
+
+/** One request, checked: 200, no errors, 20 identities with 5 events each. Returns its data. */
+async function verifyOnce(url: string, request: FixedRequest): Promise<Page['data']> {
+  const res = await fetch(`${url}/graphql`, {
+    method: request.method,
+    headers: request.headers,
+    ...(request.body !== undefined ? { body: request.body } : {}),
+  });
+  const body = (await res.json()) as Page;
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+  const edges = body.data?.identities.edges ?? [];
+  assert.equal(edges.length, 20);
+  for (const e of edges) assert.equal(e.node.events.edges.length, 5);
+  return body.data;
+}
+
+async function measure(
+  name: string,
+  server: { url: string; pid: number },
+  pgPort: number,
+  request: FixedRequest,
+): Promise<LoadResult & { cpuMs: number }> {
+  // Warm-up: V8's optimiser, the pool's connections, PostgreSQL's plan and buffer caches.
+  await loadFixed(server.url, '/graphql', request, {
+    connections: CONNECTIONS,
+    duration: Math.min(5, DURATION),
+  });
+  const {
+    result: r,
+    cpu,
+    serverSeconds,
+  } = await cpuDuring(server.pid, pgPort, () =>
+    loadFixed(server.url, '/graphql', request, { connections: CONNECTIONS, duration: DURATION }),
+  );
+  console.log(`\n${name}\n  ${CONNECTIONS} connections, ${DURATION} s: ${fmt(r)}`);
+  console.log(
+    `  CPU (% of one core, 2 cores = 200): server ${cpu.server}, PostgreSQL ${cpu.postgres}, ` +
+      `autocannon ${cpu.autocannon}, other processes ${cpu.other}`,
+  );
+  // CPU time per request barely depends on what else the machine runs: it compares runs made apart.
+  const cpuMs = (1000 * serverSeconds) / Math.max(1, r.total);
+  console.log(
+    `  server CPU per request: ${cpuMs.toFixed(2)} ms (${(1000 / cpuMs).toFixed(0)} req/s per core)`,
+  );
+  return { ...r, cpuMs };
+}
+
+async function printProfile(dir: string): Promise<void> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  for (const f of files) {
+    const profile = JSON.parse(await readFile(path.join(dir, f), 'utf8'));
+    console.log(`\nprofile ${path.join(dir, f)}: self time by package`);
+    for (const p of selfTimeByPackage(profile).slice(0, 15)) {
+      console.log(`  ${p.percent.toFixed(1).padStart(5)} %  ${p.name}`);
+    }
+    console.log('top self-time functions');
+    for (const p of topSelfTime(profile, 30))
+      console.log(`  ${p.percent.toFixed(1).padStart(5)} %  ${p.name}`);
+  }
+}
+
+const cluster = await startCluster();
+const spool = await mkdtemp(path.join(os.tmpdir(), 'idm-bench-spool-'));
+try {
+  const databaseUrl = await cluster.database('bench_graphql');
+  const started = Date.now();
+  await seed(databaseUrl);
+  console.log(`seeding took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  const token = await signToken(new TextEncoder().encode(AUTH_SECRET), {
+    scopes: ['identities:read', 'events:read'],
+  });
+  const request: FixedRequest = {
+    method: 'POST',
+    body: JSON.stringify({ query: QUERY }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+  };
+  const env = {
+    NODE_ENV: 'production',
+    AUTH_JWT_SECRET: AUTH_SECRET,
+    DATABASE_URL: databaseUrl,
+    SPOOL_DIR: spool,
+    LOG_LEVEL: 'info',
+  };
+
+  /** Node flags for a target: under BENCH_PROFILE, a CPU profile into a directory of its own. */
+  const profiling = async (target: string): Promise<string[]> => {
+    if (!PROFILE_DIR) return [];
+    const dir = path.join(PROFILE_DIR, target);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  };
+
+  let baseline: (LoadResult & { cpuMs: number }) | null = null;
+  let baselineData: Page['data'] | null = null;
+  if (ONLY !== 'ours') {
+    const base = await spawnServer(
+      path.join(here, 'baseline-graphql.js'),
+      env,
+      '/readyz',
+      await profiling('baseline'),
+    );
+    baselineData = await verifyOnce(base.url, request);
+    baseline = await measure(
+      'baseline: node:http + graphql-js execute + pg, same two statements',
+      { url: base.url, pid: base.child.pid! },
+      cluster.pg.port,
+      request,
+    );
+    await base.stop();
+    if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'baseline'));
+  }
+
+  if (ONLY !== 'baseline') {
+    const app = await spawnServer(path.join(here, '../src/main.js'), env, '/readyz', await profiling('ours'));
+    // Twice: a query runs on graphql-js the first time, compiled after (src/graphql/executor.ts).
+    const ours = await verifyOnce(app.url, request);
+    assert.deepEqual(await verifyOnce(app.url, request), ours, 'a compiled query answers differently');
+    if (baselineData) assert.deepEqual(ours, baselineData, 'our server and the baseline answer differently');
+    const result = await measure(
+      'identity-monitor (fastify + Apollo + type-graphql + TypeORM)',
+      { url: app.url, pid: app.child.pid! },
+      cluster.pg.port,
+      request,
+    );
+    await app.stop();
+    if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'ours'));
+    if (baseline) {
+      console.log(
+        `\nratio ours / baseline: ${(result.requestsPerSec / baseline.requestsPerSec).toFixed(2)} in req/s, ` +
+          `${(baseline.cpuMs / result.cpuMs).toFixed(2)} in server CPU per request`,
+      );
+    }
+    console.log(`target 1,500 req/s: ${result.requestsPerSec >= 1500 ? 'met' : 'not met'}`);
+  }
+} finally {
+  await cluster.stop();
+  await rm(spool, { recursive: true, force: true });
+}

@@ -1,0 +1,89 @@
+import type { DataSource } from 'typeorm';
+import type { EventPosition } from '../domain/cursor.js';
+import type { MonitoringStatus, Provider, RiskLevel } from '../domain/types.js';
+import { eventConditions, VISIBLE } from '../graphql/queries/event.queries.js';
+import { EVENT_COLUMNS, type EventRow, toIdentityEvent } from '../graphql/queries/rows.js';
+import { Params } from '../graphql/queries/sql.js';
+import type { EventCriteria } from '../graphql/types/event-filter.input.js';
+import type { Identity } from '../graphql/types/identity.type.js';
+import type { IdentityEvent } from '../graphql/types/identity-event.type.js';
+
+/** An event as the feed hands it out: its position, and its identity as read with it (no query per subscriber). */
+export interface FeedEvent extends IdentityEvent {
+  txId: string;
+  preloadedIdentity: Identity;
+}
+
+interface FeedRow extends EventRow {
+  i_provider: Provider;
+  i_provider_identity_id: string | null;
+  i_client_customer_id: string | null;
+  i_phone_number: string | null;
+  i_status: MonitoringStatus;
+  i_risk_level: RiskLevel;
+  i_enrolled_at: Date | null;
+  i_deactivated_at: Date | null;
+  i_last_event_at: Date | null;
+}
+
+function toFeedEvent(r: FeedRow): FeedEvent {
+  return {
+    ...toIdentityEvent(r),
+    txId: r.tx_id,
+    preloadedIdentity: {
+      id: r.identity_id,
+      provider: r.i_provider,
+      providerIdentityId: r.i_provider_identity_id,
+      clientCustomerId: r.i_client_customer_id,
+      phoneNumber: r.i_phone_number,
+      status: r.i_status,
+      riskLevel: r.i_risk_level,
+      enrolledAt: r.i_enrolled_at,
+      deactivatedAt: r.i_deactivated_at,
+      lastEventAt: r.i_last_event_at,
+    },
+  };
+}
+
+/**
+ * Events after `after` (and up to `upTo`, when given), oldest first in (tx_id, id) order, only from
+ * transactions below the visibility horizon, so no later commit can land behind a position once read
+ * (docs/adr/0003-event-order.md). Served by identity_events_feed_idx.
+ */
+export async function readFeedPage(
+  db: DataSource,
+  after: EventPosition,
+  upTo: EventPosition | null,
+  criteria: EventCriteria | null,
+  limit: number,
+): Promise<FeedEvent[]> {
+  const p = new Params();
+  const conditions = [
+    `(e.tx_id, e.id) > (${p.add(after.txId)}::xid8, ${p.add(after.id)}::bigint)`,
+    VISIBLE,
+    ...(upTo ? [`(e.tx_id, e.id) <= (${p.add(upTo.txId)}::xid8, ${p.add(upTo.id)}::bigint)`] : []),
+    ...(criteria ? eventConditions(p, criteria) : []),
+  ];
+  const rows: FeedRow[] = await db.query(
+    `SELECT ${EVENT_COLUMNS}, i.provider AS i_provider, i.provider_identity_id AS i_provider_identity_id,
+       i.client_customer_id AS i_client_customer_id, i.phone_number AS i_phone_number, i.status AS i_status,
+       i.risk_level AS i_risk_level, i.enrolled_at AS i_enrolled_at, i.deactivated_at AS i_deactivated_at,
+       i.last_event_at AS i_last_event_at
+     FROM identity_events e JOIN identities i ON i.id = e.identity_id
+     WHERE ${conditions.join(' AND ')}
+     ORDER BY e.tx_id, e.id
+     LIMIT ${p.add(limit)}`,
+    p.values,
+  );
+  return rows.map(toFeedEvent);
+}
+
+/** The position of the newest visible event: where a subscription without `after` starts. */
+export async function endPosition(db: DataSource): Promise<EventPosition> {
+  const rows: { tx_id: string; id: string }[] = await db.query(
+    `SELECT e.tx_id::text AS tx_id, e.id::text AS id FROM identity_events e WHERE ${VISIBLE}
+     ORDER BY e.tx_id DESC, e.id DESC LIMIT 1`,
+  );
+  const r = rows[0];
+  return r ? { txId: r.tx_id, id: r.id } : { txId: '0', id: '-1' };
+}

@@ -1,0 +1,212 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import type { EventPosition } from '../domain/cursor.js';
+import type { EventCriteria } from '../graphql/types/event-filter.input.js';
+import type { Metrics } from '../http/metrics.js';
+import { type FeedEvent, readFeedPage } from './feed.queries.js';
+import { CHANGE_CHANNEL } from './notifier.js';
+
+/** How many events one read takes; the feed reads again at once while pages come back full. */
+const PAGE = 1000;
+
+export type FeedMetrics = Pick<Metrics, 'feedLag' | 'feedFannedOut' | 'feedSubscriptions' | 'feedOverflows'>;
+
+export interface FeedSubscriber {
+  criteria: EventCriteria;
+  /** Takes a matching event; false when it was not taken (closed). */
+  deliver(e: FeedEvent): boolean;
+  /** Events handed over but not yet sent to the client. */
+  backlog(): number;
+  /** Too far behind: stop taking events and have the client resume from its cursor. */
+  overflow(): void;
+  /** The feed is stopping. */
+  close(): void;
+}
+
+export interface ChangeFeedOptions {
+  db: DataSource;
+  /** For the dedicated LISTEN connection, which never comes from the pool. */
+  connectionString: string;
+  log: Logger;
+  metrics: FeedMetrics;
+  /** Fallback read interval: a missed or coalesced NOTIFY, or a dropped listener, costs at most this. */
+  pollMs?: number;
+  /** Live events buffered per subscription before it counts as too far behind (default 1000). */
+  bufferLimit?: number;
+}
+
+export function matches(c: EventCriteria, e: FeedEvent): boolean {
+  return (
+    (c.identityId === null || c.identityId === e.identityId) &&
+    (c.types === null || c.types.includes(e.type)) &&
+    (c.providers === null || c.providers.includes(e.provider)) &&
+    (c.occurredAfter === null || e.occurredAt.getTime() >= c.occurredAfter.getTime()) &&
+    (c.occurredBefore === null || e.occurredAt.getTime() < c.occurredBefore.getTime())
+  );
+}
+
+/**
+ * One replica's change feed (docs/adr/0005-change-feed.md). Woken by NOTIFY on a dedicated connection
+ * (or by its poll), it reads the events committed since its position, in (tx_id, id) order behind the
+ * visibility horizon (docs/adr/0003-event-order.md), and hands each to every matching subscriber of
+ * this process. The notification payload is never trusted: positions are.
+ */
+export class ChangeFeed {
+  private position: EventPosition = { txId: '0', id: '-1' };
+  private readonly subscribers = new Set<FeedSubscriber>();
+  private listener: pg.Client | null = null;
+  private reading: Promise<void> | null = null;
+  private readAgain = false;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly opts: ChangeFeedOptions) {}
+
+  /** The position up to which events have been handed out: replays end here, live delivery starts after. */
+  get current(): EventPosition {
+    return this.position;
+  }
+
+  get bufferLimit(): number {
+    return this.opts.bufferLimit ?? 1000;
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  async start(): Promise<void> {
+    // Everything below the horizon now is history (a subscriber replays it from the table); anything
+    // from a transaction still running, or later, is live.
+    const [row] = (await this.opts.db.query(
+      'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
+    )) as { xmin: string }[];
+    this.position = { txId: row?.xmin ?? '0', id: '-1' };
+    await this.listen();
+    const poll = () => {
+      this.pollTimer = setTimeout(() => {
+        this.wake();
+        poll();
+      }, this.opts.pollMs ?? 1000);
+      this.pollTimer.unref();
+    };
+    poll();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.opts.connectionString,
+      application_name: 'identity-monitor-feed',
+    });
+    const lost = (err?: Error) => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      client.removeAllListeners();
+      void client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.opts.log.warn({ err }, 'change feed listener lost; polling until it reconnects');
+      this.scheduleReconnect();
+    };
+    try {
+      await client.connect();
+      client.on('notification', () => this.wake());
+      client.on('error', lost);
+      client.on('end', () => lost());
+      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+      this.listener = client;
+      this.wake(); // anything committed while we were not listening
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.opts.log.warn({ err }, 'change feed listener could not connect; polling until it does');
+      this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer || this.stopped) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.listen();
+    }, 1000);
+    this.reconnectTimer.unref();
+  }
+
+  /** Reads new events now, or right after the read in progress. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = this.readNew()
+      .catch((err: unknown) =>
+        this.opts.log.warn({ err }, 'change feed read failed; retrying on the next wake'),
+      )
+      .finally(() => {
+        this.reading = null;
+        if (this.readAgain) {
+          this.readAgain = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async readNew(): Promise<void> {
+    for (;;) {
+      const events = await readFeedPage(this.opts.db, this.position, null, null, PAGE);
+      const last = events.at(-1);
+      if (!last) return;
+      this.dispatch(events);
+      this.position = { txId: last.txId, id: last.id };
+      if (events.length < PAGE) return;
+    }
+  }
+
+  /**
+   * Hands a page to every matching subscriber, without waiting for any. A subscriber still holding more
+   * than `bufferLimit` events from earlier pages is too far behind (a stalled socket): it is dropped and
+   * closed, to resume from its cursor. So a healthy client may take any single burst, and no subscriber
+   * holds more than `bufferLimit` plus one page.
+   */
+  private dispatch(events: readonly FeedEvent[]): void {
+    const now = Date.now();
+    for (const e of events)
+      this.opts.metrics.feedLag.observe(Math.max(0, now - e.receivedAt.getTime()) / 1000);
+    let delivered = 0;
+    for (const s of this.subscribers) {
+      if (s.backlog() > this.bufferLimit) {
+        this.subscribers.delete(s);
+        this.opts.metrics.feedOverflows.inc();
+        s.overflow();
+        continue;
+      }
+      for (const e of events) if (matches(s.criteria, e) && s.deliver(e)) delivered++;
+    }
+    this.opts.metrics.feedFannedOut.inc(delivered);
+    this.opts.metrics.feedSubscriptions.set(this.subscribers.size);
+  }
+
+  /** Live delivery from now on, for events after the current position. */
+  add(subscriber: FeedSubscriber): () => void {
+    this.subscribers.add(subscriber);
+    this.opts.metrics.feedSubscriptions.set(this.subscribers.size);
+    return () => {
+      this.subscribers.delete(subscriber);
+      this.opts.metrics.feedSubscriptions.set(this.subscribers.size);
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    for (const s of this.subscribers) s.close();
+    await this.reading;
+    const client = this.listener;
+    this.listener = null;
+    await client?.end().catch(() => undefined);
+  }
+}
