@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { comparePositions, type EventPosition } from '../domain/cursor.js';
 import type { EventCriteria } from '../graphql/types/event-filter.input.js';
 import type { ChangeFeed } from './feed.js';
-import { endPosition, type FeedEvent, readFeedPage } from './feed.queries.js';
+import { type FeedEvent, readFeedPage } from './feed.queries.js';
 import { SubscriptionQueue } from './subscription-queue.js';
 
 /** Live events held during a resume's replay, as a multiple of the live buffer (a 10,000-event replay takes ~1 s). */
@@ -52,7 +52,7 @@ export function openEventStream(opts: EventStreamOptions): AsyncIterableIterator
     try {
       // Without `after`, the start is the newest event visible now: the feed may not have handed out
       // everything stored before this moment yet, and those must not reach a subscriber of "from now on".
-      start = opts.after ?? (await endPosition(opts.db));
+      start = opts.after ?? (await opts.feed.startPosition());
       let position: EventPosition | null = comparePositions(start, upTo) < 0 ? start : null;
       while (position) {
         const page = await readFeedPage(opts.db, position, upTo, opts.criteria, REPLAY_PAGE);

@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import type { EventPosition } from '../domain/cursor.js';
 import type { EventCriteria } from '../graphql/types/event-filter.input.js';
 import type { Metrics } from '../http/metrics.js';
-import { type FeedEvent, readFeedPage } from './feed.queries.js';
+import { endPosition, type FeedEvent, readFeedPage } from './feed.queries.js';
 import { CHANGE_CHANNEL } from './notifier.js';
 
 /** How many events one read takes; the feed reads again at once while pages come back full. */
@@ -63,6 +63,19 @@ export class ChangeFeed {
   private stopped = false;
 
   constructor(private readonly opts: ChangeFeedOptions) {}
+
+  private endQuery: Promise<EventPosition> | null = null;
+
+  /**
+   * Where a subscription without `after` starts: the newest visible event now. Subscriptions arriving
+   * together share one query (10,000 at once would otherwise queue behind the pool and start late).
+   */
+  startPosition(): Promise<EventPosition> {
+    this.endQuery ??= endPosition(this.opts.db).finally(() => {
+      this.endQuery = null;
+    });
+    return this.endQuery;
+  }
 
   /** The position up to which events have been handed out: replays end here, live delivery starts after. */
   get current(): EventPosition {
