@@ -6,7 +6,6 @@
  * same verifier, and caches parsed and validated documents by query text, as Apollo Server does, so the
  * ratio of our server to this is the cost of our stack, not of work the baseline skips.
  */
-import http from 'node:http';
 import DataLoader from 'dataloader';
 import {
   type DocumentNode,
@@ -24,6 +23,7 @@ import {
 import pg from 'pg';
 import type { Principal } from '../src/auth/scopes.js';
 import { bearerToken, createTokenVerifier } from '../src/auth/tokens.js';
+import { serveBare } from './bare-http.js';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
 const verify = createTokenVerifier({
@@ -159,39 +159,22 @@ function documentOf(query: string): { document: DocumentNode } | { errors: reado
   return { document };
 }
 
-function reply(res: http.ServerResponse, status: number, body: unknown) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-const server = http.createServer((req, res) => {
-  if (req.url === '/readyz') return reply(res, 200, { status: 'ready' });
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', async () => {
-    try {
-      const token = bearerToken(req.headers.authorization);
-      if (!token) return reply(res, 401, { errors: [{ message: 'unauthenticated' }] });
-      const principal = await verify(token);
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-        query: string;
-        variables?: Record<string, unknown>;
-      };
-      const doc = documentOf(body.query);
-      if ('errors' in doc) return reply(res, 400, { errors: doc.errors });
-      const ctx: Ctx = { principal, events: new Map() };
-      const result = await execute({
-        schema,
-        document: doc.document,
-        contextValue: ctx,
-        variableValues: body.variables ?? null,
-      });
-      return reply(res, 200, result);
-    } catch {
-      return reply(res, 500, { errors: [{ message: 'Internal server error' }] });
-    }
-  });
-});
-server.listen(Number(process.env.PORT), '127.0.0.1');
-process.on('SIGTERM', () => server.close(() => pool.end().then(() => process.exit(0))));
+serveBare(
+  async (req, raw) => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return { status: 401, body: { errors: [{ message: 'unauthenticated' }] } };
+    const principal = await verify(token);
+    const body = JSON.parse(raw.toString('utf8')) as { query: string; variables?: Record<string, unknown> };
+    const doc = documentOf(body.query);
+    if ('errors' in doc) return { status: 400, body: { errors: doc.errors } };
+    const ctx: Ctx = { principal, events: new Map() };
+    const result = await execute({
+      schema,
+      document: doc.document,
+      contextValue: ctx,
+      variableValues: body.variables ?? null,
+    });
+    return { status: 200, body: result };
+  },
+  () => pool.end(),
+);

@@ -144,6 +144,17 @@ export interface LoadResult {
 }
 
 /** Runs autocannon, each request taking the next prepared delivery (none is sent twice). */
+function toLoadResult(result: autocannon.Result): LoadResult {
+  return {
+    requestsPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    total: result.requests.total,
+  };
+}
+
 export async function load(
   url: string,
   path: string,
@@ -169,14 +180,7 @@ export async function load(
   });
   if (next > deliveries.length)
     throw new Error(`ran out of prepared deliveries (${next} > ${deliveries.length})`);
-  return {
-    requestsPerSec: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    total: result.requests.total,
-  };
+  return toLoadResult(result);
 }
 
 /** One HTTP request, sent as is every time (a read benchmark needs no fresh body per request). */
@@ -202,14 +206,7 @@ export async function loadFixed(
     headers: request.headers,
     ...(request.body !== undefined ? { body: request.body } : {}),
   });
-  return {
-    requestsPerSec: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    total: result.requests.total,
-  };
+  return toLoadResult(result);
 }
 
 interface CpuProfileNode {

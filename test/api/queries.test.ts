@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { SCOPES } from '../../src/auth/scopes.js';
 import { clearData, seedDeliveries, seedEvents, seedIdentities, seedIdentity } from '../helpers/seed.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -484,14 +485,7 @@ describe('GraphQL queries', () => {
       ['events', '{ events { edges { cursor } } }', 'events:read'],
       ['webhookDeliveries', '{ webhookDeliveries { edges { cursor } } }', 'deliveries:read'],
     ];
-    const ALL = [
-      'identities:read',
-      'events:read',
-      'events:subscribe',
-      'identities:write',
-      'pii:read',
-      'deliveries:read',
-    ];
+    const ALL = SCOPES;
 
     for (const [field, query, scope] of cases) {
       it(`answers ${field} UNAUTHENTICATED without a token, FORBIDDEN without ${scope}, data with it`, async () => {
