@@ -173,7 +173,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
+    // The port is taken, or the host cannot be bound: undo everything started so far.
+    clearInterval(purge);
+    await ws.close();
     await apollo.stop();
+    await spoolLoader.stop();
+    await feed.stop();
     if (!opts.database) await database.close();
     throw err;
   }

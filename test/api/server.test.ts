@@ -98,3 +98,17 @@ describe('server without auth configuration (development)', () => {
     }
   });
 });
+
+describe('server start-up failure', () => {
+  it('releases what it started when the port is taken, and says which port', async () => {
+    const first = await startTestServer();
+    try {
+      await assert.rejects(
+        startTestServer({ env: { PORT: String(first.app.port) }, database: first.database }),
+        /EADDRINUSE|address already in use/,
+      );
+    } finally {
+      await first.close();
+    }
+  });
+});
