@@ -10,6 +10,7 @@ import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
 import type { Metrics } from '../http/metrics.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
 import { parseDocument, validateOperation } from './limits.js';
+import { sharedSubscribe } from './shared-subscribe.js';
 
 /** Queries and mutations go over HTTP, where the request pipeline (CSRF, metrics, limits) is. */
 const ONLY_SUBSCRIPTIONS =
@@ -87,6 +88,8 @@ export function createWsServer(opts: WsOptions) {
       },
       // Parses with the token limit and validates with our limits (src/graphql/limits.ts); the
       // returned args have no contextValue, so graphql-ws still builds it with `context` below.
+      // One execution per event and distinct operation, shared by every subscriber of it.
+      subscribe: sharedSubscribe,
       onSubscribe(_ctx, _id, payload) {
         let document: ReturnType<typeof parseDocument>;
         try {

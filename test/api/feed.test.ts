@@ -181,6 +181,28 @@ describe('identityEvents subscription', () => {
     );
   });
 
+  it('shares one execution per operation and scopes, never across scopes (phone masked without pii:read)', async () => {
+    const fields = `${'providerEventId identity { id phoneNumber }'}`;
+    const filter = { types: ['ENROLLED'] };
+    const plainA = await subscribe(s.url, await s.token(['events:subscribe']), { filter }, fields);
+    const plainB = await subscribe(s.url, await s.token(['events:subscribe']), { filter }, fields);
+    const pii = await subscribe(s.url, await s.token(['events:subscribe', 'pii:read']), { filter }, fields);
+    try {
+      const res = await s.gql<{ enrollIdentity: { id: string } }>(
+        'mutation { enrollIdentity(input: { phoneNumber: "4155550123", clientCustomerId: "shared-exec" }) { id } }',
+      );
+      assert.deepEqual(res.body.errors, undefined);
+      const phone = (sub: typeof pii) =>
+        (sub.events[0] as unknown as { identity: { phoneNumber: string } }).identity.phoneNumber;
+      await Promise.all([plainA.waitFor(1), plainB.waitFor(1), pii.waitFor(1)]);
+      assert.equal(phone(pii), '+14155550123');
+      assert.equal(phone(plainA), '********0123');
+      assert.equal(phone(plainB), '********0123');
+    } finally {
+      await Promise.all([plainA, plainB, pii].map((x) => x.dispose()));
+    }
+  });
+
   describe('auth', () => {
     it('closes the socket with 4403 for a missing or bad token, before any data', async () => {
       const none = await subscribe(s.url, null);

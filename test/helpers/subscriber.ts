@@ -31,6 +31,7 @@ export async function subscribe(
   url: string,
   token: string | null,
   variables: { filter?: Record<string, unknown>; after?: string } = {},
+  fields = EVENT_FIELDS,
 ): Promise<Subscriber> {
   const events: ReceivedEvent[] = [];
   const errors: unknown[] = [];
@@ -65,7 +66,7 @@ export async function subscribe(
   client.subscribe<{ identityEvents: ReceivedEvent }>(
     {
       query: `subscription ($filter: EventFilter, $after: String) {
-        identityEvents(filter: $filter, after: $after) { ${EVENT_FIELDS} } }`,
+        identityEvents(filter: $filter, after: $after) { ${fields} } }`,
       variables,
     },
     {
