@@ -214,13 +214,13 @@ interface CpuProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 
-/**
- * The functions with the most self time in a V8 `.cpuprofile` (from `node --cpu-prof`), as
- * `{ percent, name }`, best first: enough to see where a server's CPU goes without other tools.
- */
-export function topSelfTime(
-  profile: { nodes: CpuProfileNode[]; samples: number[]; timeDeltas: number[] },
-  count = 25,
+type CpuProfile = { nodes: CpuProfileNode[]; samples: number[]; timeDeltas: number[] };
+type CallFrame = CpuProfileNode['callFrame'];
+
+/** Self time of a V8 `.cpuprofile` summed by `keyOf(frame)`, as `{ percent, name }`, largest first. */
+function selfTimeBy(
+  profile: CpuProfile,
+  keyOf: (f: CallFrame) => string,
 ): { percent: number; name: string }[] {
   const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
@@ -229,44 +229,34 @@ export function topSelfTime(
     const dt = profile.timeDeltas[i] ?? 0;
     const f = byNode.get(id)?.callFrame;
     if (!f) return;
-    const file = f.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '');
-    const name = `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
+    const name = keyOf(f);
     self.set(name, (self.get(name) ?? 0) + dt);
     total += dt;
   });
   return [...self]
     .sort((a, b) => b[1] - a[1])
-    .slice(0, count)
     .map(([name, t]) => ({ percent: (100 * t) / (total || 1), name }));
 }
 
+/**
+ * The functions with the most self time in a V8 `.cpuprofile` (from `node --cpu-prof`), best first:
+ * enough to see where a server's CPU goes without other tools.
+ */
+export function topSelfTime(profile: CpuProfile, count = 25): { percent: number; name: string }[] {
+  return selfTimeBy(profile, (f) => {
+    const file = f.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '');
+    return `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
+  }).slice(0, count);
+}
+
 /** Self time summed by package (node_modules/<pkg>, our own code, node internals, GC, idle). */
-export function selfTimeByPackage(profile: {
-  nodes: CpuProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}): { percent: number; name: string }[] {
-  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  let total = 0;
-  profile.samples.forEach((id, i) => {
-    const dt = profile.timeDeltas[i] ?? 0;
-    const f = byNode.get(id)?.callFrame;
-    if (!f) return;
+export function selfTimeByPackage(profile: CpuProfile): { percent: number; name: string }[] {
+  return selfTimeBy(profile, (f) => {
     const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f.url);
-    const name = m
-      ? m[1]!
-      : f.url.startsWith('node:')
-        ? 'node internals'
-        : f.url
-          ? 'our code'
-          : `(${f.functionName || 'native'})`;
-    self.set(name, (self.get(name) ?? 0) + dt);
-    total += dt;
+    if (m) return m[1] as string;
+    if (f.url.startsWith('node:')) return 'node internals';
+    return f.url ? 'our code' : `(${f.functionName || 'native'})`;
   });
-  return [...self]
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, t]) => ({ percent: (100 * t) / (total || 1), name }));
 }
 
 interface CpuSnapshot {
