@@ -93,9 +93,7 @@ export class ChangeFeed {
   async start(): Promise<void> {
     // Everything below the horizon now is history (a subscriber replays it from the table); anything
     // from a transaction still running, or later, is live.
-    const [row] = (await this.opts.db.query(
-      'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
-    )) as { xmin: string }[];
+    const [row] = (await this.opts.db.query('SELECT event_horizon()::text AS xmin')) as { xmin: string }[];
     this.position = { txId: row?.xmin ?? '0', id: '-1' };
     await this.listen();
     const poll = () => {

@@ -9,8 +9,8 @@ import { createDataSource, migrate, migrationsApplied } from '../../src/db/data-
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 
 /**
- * On a cluster of its own: migrations hold transactions open for a while, and the shared cluster's
- * visibility horizon (which event queries and the live feed read behind) would wait for them.
+ * On a cluster of its own: these tests create, migrate and drop databases of their own naming, and
+ * stop nothing that other test files share.
  */
 describe('migrations', () => {
   let dir: string;

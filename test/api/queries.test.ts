@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import pg from 'pg';
 import { SCOPES } from '../../src/auth/scopes.js';
+import { urlFor } from '../helpers/db.js';
 import { clearData, seedDeliveries, seedEvents, seedIdentities, seedIdentity } from '../helpers/seed.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -353,6 +355,38 @@ describe('GraphQL queries', () => {
         [own[1]!.id],
       );
       assert.equal(ny?.events.pageInfo.hasNextPage, true);
+    });
+
+    it('shows events behind a transaction open in another database, not behind one open in its own', async () => {
+      const id = await seedIdentity(s.app.db);
+      const ids = async () => {
+        const res = await s.gql<{ events: Page<{ id: string }> }>(EVENTS, { filter: { identityId: id } });
+        assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+        return res.body.data!.events.edges.map((e) => e.node.id);
+      };
+      // A transaction with an id, left open: elsewhere in the cluster, then in this server's database.
+      const holdOpen = async (url: string) => {
+        const c = new pg.Client(url);
+        await c.connect();
+        await c.query('BEGIN');
+        await c.query('SELECT pg_current_xact_id()');
+        return c;
+      };
+      const elsewhere = await holdOpen(urlFor('postgres'));
+      try {
+        const [first] = await seedEvents(s.app.db, [{ identityId: id }]);
+        assert.deepEqual(await ids(), [first!.id], 'another database cannot write our events');
+
+        const here = await holdOpen(s.database.url);
+        const [second] = await seedEvents(s.app.db, [{ identityId: id }]);
+        assert.deepEqual(await ids(), [first!.id], 'an older transaction here may still commit an event');
+        await here.query('COMMIT');
+        await here.end();
+        assert.deepEqual(await ids(), [second!.id, first!.id]);
+      } finally {
+        await elsewhere.query('ROLLBACK');
+        await elsewhere.end();
+      }
     });
 
     it('refuses Identity.events without events:read while the identity itself is readable', async () => {

@@ -11,7 +11,7 @@ import { Params, type Queryable, where } from './sql.js';
  * event behind it). The cost is that an event shows up once every older transaction has finished,
  * normally within milliseconds (docs/adr/0003-event-order.md).
  */
-export const VISIBLE = 'e.tx_id < pg_snapshot_xmin(pg_current_snapshot())';
+export const VISIBLE = 'e.tx_id < (SELECT event_horizon())';
 
 /** `(tx_id, id) < cursor` as one row comparison on xid8 and bigint (docs/adr/0003-event-order.md). */
 const before = (p: Params, after: EventPosition) =>
