@@ -3,14 +3,17 @@
  *
  * One database of 10,000 identities and 100,000 events, seeded once with set-based SQL, is read by the
  * bare baseline (bench/baseline-graphql.ts) and then by our server (dist/src/main.js), one after the
- * other, with the issue's query at 50 connections, each after a warm-up. Besides req/s it prints where
+ * other, with the issue's query at 50 connections, each after a warm-up. Our server runs three times:
+ * with its response cache off (every request runs its SQL), with the default configuration (cache on),
+ * and with the default configuration while webhook deliveries arrive (each one empties the cache). Besides req/s it prints where
  * the machine's CPU went (server, PostgreSQL, autocannon, anything else: this machine may be shared) and
  * the server's CPU time per request, the figure that compares runs made at different times.
  * Environment:
  *   BENCH_DURATION  seconds per measured run (default 10)
  *   BENCH_PROFILE   a directory: each server runs under `node --cpu-prof` there, and the top self-time
  *                   packages and functions of its run (warm-up included) are printed
- *   BENCH_ONLY      `baseline` or `ours` to run one target
+ *   BENCH_ONLY      `baseline`, `uncached`, `cached` or `writes` to run one target
+ *   BENCH_WRITE_RATE webhook deliveries per second in the `writes` run (default 20)
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -24,6 +27,7 @@ import {
   type FixedRequest,
   type LoadResult,
   loadFixed,
+  proveDeliveries,
   selfTimeByPackage,
   spawnServer,
   startCluster,
@@ -34,7 +38,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const PROFILE_DIR = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
 const ONLY = process.env.BENCH_ONLY ?? null;
+const WRITE_RATE = Number(process.env.BENCH_WRITE_RATE ?? 20);
 const AUTH_SECRET = 'bench-auth-secret-0123456789abcdef0123';
+const PROVE_SECRET = 'bench-prove-secret';
 const CONNECTIONS = 50;
 const IDENTITIES = 10_000;
 const EVENTS = 100_000;
@@ -163,6 +169,48 @@ async function measure(
   return { ...r, cpuMs };
 }
 
+/**
+ * Posts one signed Prove delivery (one event, for one of 200 new identities) every 1/WRITE_RATE s until
+ * stopped: each commit empties the response cache, and new identities change the first page.
+ */
+function startWriter(url: string) {
+  const deliveries = proveDeliveries(PROVE_SECRET, 100_000, 1, 200);
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  const inFlight = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    const d = deliveries[next++ % deliveries.length]!;
+    const p = fetch(`${url}/webhooks/prove`, { method: 'POST', headers: d.headers, body: d.body })
+      .then(async (res) => {
+        await res.arrayBuffer();
+        if (res.status === 200) ok++;
+        else failed++;
+      })
+      .catch(() => {
+        failed++;
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }, 1000 / WRITE_RATE);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.all(inFlight);
+      return { ok, failed };
+    },
+  };
+}
+
+/** The server's `graphql_response_cache_total` counters, as `hit N, miss N, …`; null if it has none. */
+async function cacheOutcomes(url: string): Promise<string | null> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counts = [...text.matchAll(/^graphql_response_cache_total\{result="(\w+)"\} (\d+)/gm)].map(
+    (m) => `${m[1]} ${m[2]}`,
+  );
+  return counts.length ? counts.join(', ') : null;
+}
+
 async function printProfile(dir: string): Promise<void> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   for (const f of files) {
@@ -212,7 +260,7 @@ try {
 
   let baseline: (LoadResult & { cpuMs: number }) | null = null;
   let baselineData: Page['data'] | null = null;
-  if (ONLY !== 'ours') {
+  if (ONLY === null || ONLY === 'baseline') {
     const base = await spawnServer(
       path.join(here, 'baseline-graphql.js'),
       env,
@@ -230,27 +278,60 @@ try {
     if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'baseline'));
   }
 
-  if (ONLY !== 'baseline') {
-    const app = await spawnServer(path.join(here, '../src/main.js'), env, '/readyz', await profiling('ours'));
+  const targets = [
+    {
+      key: 'uncached',
+      name: 'ours, response cache off (GRAPHQL_CACHE_TTL_MS=0): every request runs its SQL',
+      env: { ...env, GRAPHQL_CACHE_TTL_MS: '0' },
+      writes: false,
+    },
+    {
+      key: 'cached',
+      name: 'ours, default configuration (response cache on), reads only',
+      env,
+      writes: false,
+    },
+    {
+      key: 'writes',
+      name: `ours, default configuration, while ${WRITE_RATE} webhook deliveries/s arrive (each empties the cache)`,
+      env,
+      writes: true,
+    },
+  ].filter((t) => ONLY === null || ONLY === t.key);
+  for (const target of targets) {
+    const app = await spawnServer(
+      path.join(here, '../src/main.js'),
+      { ...target.env, PROVE_WEBHOOK_SECRET: PROVE_SECRET },
+      '/readyz',
+      await profiling(target.key),
+    );
     // Twice: a query runs on graphql-js the first time, compiled after (src/graphql/executor.ts).
     const ours = await verifyOnce(app.url, request);
     assert.deepEqual(await verifyOnce(app.url, request), ours, 'a compiled query answers differently');
     if (baselineData) assert.deepEqual(ours, baselineData, 'our server and the baseline answer differently');
+    const writer = target.writes ? startWriter(app.url) : null;
     const result = await measure(
-      'identity-monitor (fastify + Apollo + type-graphql + TypeORM)',
+      target.name,
       { url: app.url, pid: app.child.pid! },
       cluster.pg.port,
       request,
     );
+    if (writer) {
+      const w = await writer.stop();
+      console.log(`  webhook deliveries meanwhile: ${w.ok} answered 200, ${w.failed} otherwise`);
+      assert.equal(w.failed, 0, 'a webhook delivery failed during the read load');
+    }
+    const cache = await cacheOutcomes(app.url);
+    if (cache) console.log(`  response cache: ${cache}`);
     await app.stop();
-    if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'ours'));
+    if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, target.key));
     if (baseline) {
       console.log(
-        `\nratio ours / baseline: ${(result.requestsPerSec / baseline.requestsPerSec).toFixed(2)} in req/s, ` +
+        `  ratio to the baseline: ${(result.requestsPerSec / baseline.requestsPerSec).toFixed(2)} in req/s, ` +
           `${(baseline.cpuMs / result.cpuMs).toFixed(2)} in server CPU per request`,
       );
     }
-    console.log(`target 1,500 req/s: ${result.requestsPerSec >= 1500 ? 'met' : 'not met'}`);
+    console.log(`  target 1,500 req/s: ${result.requestsPerSec >= 1500 ? 'met' : 'not met'}`);
   }
 } finally {
   await cluster.stop();

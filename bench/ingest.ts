@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LoadResult, load, proveDeliveries, spawnServer, startCluster } from './lib.js';
+import { cpuDuring, type LoadResult, load, proveDeliveries, spawnServer, startCluster } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SECRET = 'whsec_bench-secret-0123456789abcdef';
@@ -14,13 +14,18 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const fmt = (r: LoadResult) =>
   `${r.requestsPerSec.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`;
 
-async function scenario(name: string, url: string) {
+async function scenario(name: string, server: { url: string; pid: number }, pgPort: number) {
+  const { url } = server;
   const warm = proveDeliveries(SECRET, 3000, 1);
   await load(url, '/webhooks/prove', warm, { connections: 50, duration: 2 });
-  const single = await load(url, '/webhooks/prove', proveDeliveries(SECRET, 3500 * DURATION, 1), {
-    connections: 50,
-    duration: DURATION,
-  });
+  const deliveries = proveDeliveries(SECRET, 3500 * DURATION, 1);
+  const {
+    result: single,
+    cpu,
+    serverSeconds,
+  } = await cpuDuring(server.pid, pgPort, () =>
+    load(url, '/webhooks/prove', deliveries, { connections: 50, duration: DURATION }),
+  );
   const paced = await load(url, '/webhooks/prove', proveDeliveries(SECRET, 1100 * DURATION, 1), {
     connections: 50,
     duration: DURATION,
@@ -32,6 +37,11 @@ async function scenario(name: string, url: string) {
   });
   console.log(`\n${name}`);
   console.log(`  1 notification, 50 connections, max rate: ${fmt(single)}`);
+  console.log(
+    `    CPU (% of one core, 2 cores = 200): server ${cpu.server}, PostgreSQL ${cpu.postgres}, ` +
+      `autocannon ${cpu.autocannon}, other processes ${cpu.other}; ` +
+      `server CPU per delivery ${((1000 * serverSeconds) / Math.max(1, single.total)).toFixed(2)} ms`,
+  );
   console.log(`  1 notification, 50 connections, 1000/s:   ${fmt(paced)}`);
   console.log(
     `  100 notifications, 50 connections:       ${fmt(batch)} = ${(batch.requestsPerSec * 100).toFixed(0)} events/s`,
@@ -46,14 +56,22 @@ try {
     ...env,
     DATABASE_URL: await cluster.database('bench_baseline'),
   });
-  const baseline = await scenario('baseline: node:http + pg, same verification and SQL call', base.url);
+  const baseline = await scenario(
+    'baseline: node:http + pg, same verification and SQL call',
+    { url: base.url, pid: base.child.pid! },
+    cluster.pg.port,
+  );
   await base.stop();
 
   const app = await spawnServer(path.join(here, '../src/main.js'), {
     ...env,
     DATABASE_URL: await cluster.database('bench_app'),
   });
-  const ours = await scenario('identity-monitor (fastify + Apollo + TypeORM), LOG_LEVEL=info', app.url);
+  const ours = await scenario(
+    'identity-monitor (fastify + Apollo + TypeORM), LOG_LEVEL=info',
+    { url: app.url, pid: app.child.pid! },
+    cluster.pg.port,
+  );
   await app.stop();
 
   console.log('\nratio ours / baseline');

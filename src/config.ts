@@ -21,6 +21,8 @@ export interface Config {
   host: string;
   production: boolean;
   logLevel: string;
+  /** How long a GraphQL response may be served from the cache at most; 0: no cache (docs/adr/0008). */
+  graphqlCacheTtlMs: number;
   /** Unset: an embedded PostgreSQL under dataDir/pg. */
   databaseUrl: string | null;
   dataDir: string;
@@ -52,6 +54,15 @@ function parsePort(env: Env): number {
   if (raw === null) return 4000;
   if (!/^\d{1,5}$/.test(raw.trim()) || Number(raw) > 65535) {
     fail('PORT', `must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+function parseMillis(env: Env, name: string, fallback: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  if (!/^\d{1,9}$/.test(raw.trim()) || Number(raw) > max) {
+    fail(name, `must be a whole number of milliseconds from 0 to ${max}, got ${JSON.stringify(raw)}`);
   }
   return Number(raw);
 }
@@ -169,6 +180,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     host,
     production,
     logLevel,
+    graphqlCacheTtlMs: parseMillis(env, 'GRAPHQL_CACHE_TTL_MS', 1000, 60_000),
     databaseUrl: databaseUrl === null ? null : databaseUrl.toString(),
     dataDir,
     spoolDir,

@@ -16,6 +16,7 @@ import { ChangeFeed } from './events/feed.js';
 import { createChangeNotifier } from './events/notifier.js';
 import { createApollo } from './graphql/apollo.js';
 import { type GraphQLContext, makeContext, type Services } from './graphql/context.js';
+import { createResponseCache } from './graphql/response-cache.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
 import { registerHealthRoutes } from './http/health.js';
@@ -97,7 +98,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const spool = new Spool(config.spoolDir, log);
   await spool.init();
-  const notifier = createChangeNotifier(db, log);
+  // Repeated read queries are answered from memory until an event is committed here or read by the
+  // feed (docs/adr/0008-response-cache.md).
+  const responseCache =
+    config.graphqlCacheTtlMs > 0
+      ? createResponseCache({ ttlMs: config.graphqlCacheTtlMs, registry: metrics.registry })
+      : null;
+  // Tells this replica's NOTIFYs from others' (src/events/notifier.ts).
+  const replicaId = randomUUID();
+  const notifier = createChangeNotifier(db, log, {
+    replicaId,
+    onLocalCommit: () => responseCache?.invalidate(),
+  });
   const spoolLoader = startSpoolLoader({
     spool,
     store: (r) => storeDelivery(db, r),
@@ -122,6 +134,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     metrics,
     ...(opts.subscriptionBuffer ? { bufferLimit: opts.subscriptionBuffer } : {}),
+    replicaId,
+    ...(responseCache ? { onChange: () => responseCache.invalidate() } : {}),
   });
   await feed.start();
   // With Prove credentials, enrollment is forwarded to Prove; without, the local sandbox (contract, Enrollment).
@@ -145,7 +159,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   );
   purge.unref();
 
-  const apollo = createApollo({ schema, app, log, metrics, production: config.production });
+  const apollo = createApollo({ schema, app, log, metrics, production: config.production, responseCache });
   await apollo.start();
   app.route({
     url: '/graphql',

@@ -34,6 +34,14 @@ export interface ChangeFeedOptions {
   pollMs?: number;
   /** Live events buffered per subscription before it counts as too far behind (default 1000). */
   bufferLimit?: number;
+  /**
+   * Called whenever data may have changed (the response cache empties): on a NOTIFY from another
+   * replica, which has just committed, and with every page of new events, before they are handed out
+   * (the horizon has passed them, so queries now see them).
+   */
+  onChange?: () => void;
+  /** This replica's NOTIFY payload (createChangeNotifier): its own commits need no onChange here. */
+  replicaId?: string;
 }
 
 export function matches(c: EventCriteria, e: FeedEvent): boolean {
@@ -122,7 +130,10 @@ export class ChangeFeed {
     };
     try {
       await client.connect();
-      client.on('notification', () => this.wake());
+      client.on('notification', (msg) => {
+        if (msg.payload !== this.opts.replicaId) this.opts.onChange?.();
+        this.wake();
+      });
       client.on('error', lost);
       client.on('end', () => lost());
       await client.query(`LISTEN ${CHANGE_CHANNEL}`);
@@ -170,6 +181,7 @@ export class ChangeFeed {
       const events = await readFeedPage(this.opts.db, this.position, null, null, PAGE);
       const last = events.at(-1);
       if (!last) return;
+      this.opts.onChange?.();
       this.dispatch(events);
       this.position = { txId: last.txId, id: last.id };
       if (events.length < PAGE) return;

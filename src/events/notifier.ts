@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 
-/** The channel every replica LISTENs on; its payload is empty: listeners read new events by position. */
+/**
+ * The channel every replica LISTENs on. Its payload is the sending replica's id, so a replica can tell
+ * its own commits (already known to it) from others'; events are read by position, never from it.
+ */
 export const CHANGE_CHANNEL = 'identity_events';
 
 /**
@@ -9,16 +12,21 @@ export const CHANGE_CHANNEL = 'identity_events';
  * NOTIFY inside the ingest transaction would hold PostgreSQL's cluster-wide notify lock through each
  * commit's WAL flush and serialise all commits; here at most one NOTIFY is in flight per replica, and
  * pokes that arrive meanwhile are folded into one more. A NOTIFY lost to a crash between commit and
- * poke is made good by the feed's periodic poll.
+ * poke is made good by the feed's periodic poll. `onLocalCommit` runs synchronously on every poke, for
+ * what must know of this replica's commits before the writer is answered (the response cache).
  */
-export function createChangeNotifier(db: DataSource, log: Logger) {
+export function createChangeNotifier(
+  db: DataSource,
+  log: Logger,
+  opts: { replicaId?: string; onLocalCommit?: () => void } = {},
+) {
   let inFlight: Promise<void> | null = null;
   let again = false;
 
   function send(): Promise<void> {
     again = false;
     inFlight = db
-      .query(`SELECT pg_notify('${CHANGE_CHANNEL}', '')`)
+      .query(`SELECT pg_notify('${CHANGE_CHANNEL}', $1)`, [opts.replicaId ?? ''])
       .then(
         () => undefined,
         (err: unknown) => log.warn({ err }, 'could not notify the change feed; it will catch up by polling'),
@@ -31,8 +39,9 @@ export function createChangeNotifier(db: DataSource, log: Logger) {
   }
 
   return {
-    /** Events were committed: make sure a NOTIFY follows. */
+    /** Events were committed: this replica reacts now (onLocalCommit), and a NOTIFY follows. */
     poke(): void {
+      opts.onLocalCommit?.();
       if (inFlight) again = true;
       else void send();
     },

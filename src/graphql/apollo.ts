@@ -9,6 +9,7 @@ import type { Metrics } from '../http/metrics.js';
 import type { GraphQLContext } from './context.js';
 import { compiledExecutionGateway } from './executor.js';
 import { clarifyParseError, limitRules, parseOptions, withoutSuggestions } from './limits.js';
+import type { ResponseCache } from './response-cache.js';
 
 /** Codes whose message is meant for the caller. Anything else is masked as INTERNAL_SERVER_ERROR. */
 const PUBLIC_CODES = new Set([
@@ -117,6 +118,8 @@ export interface ApolloOptions {
   log: Logger;
   metrics: Metrics;
   production: boolean;
+  /** Answers repeated read queries from memory when given (docs/adr/0008-response-cache.md). */
+  responseCache?: ResponseCache | null;
 }
 
 /** Apollo Server for GraphQL over HTTP: masked errors, no introspection in production, drained on close. */
@@ -139,6 +142,7 @@ export function createApollo(opts: ApolloOptions): ApolloServer<GraphQLContext> 
       metricsPlugin(opts.metrics),
       errorContextPlugin(),
       tokenLimitMessagePlugin(),
+      ...(opts.responseCache ? [opts.responseCache.plugin()] : []),
     ],
   });
 }

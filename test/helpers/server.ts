@@ -48,6 +48,9 @@ export async function startTestServer(
     SPOOL_DIR: spoolDir,
     AUTH_JWT_SECRET: TEST_AUTH_SECRET,
     LOG_LEVEL: 'info',
+    // Tests seed and clear data by SQL, which no response cache hears of; test/api/response-cache.test.ts
+    // turns it on and writes only as clients do.
+    GRAPHQL_CACHE_TTL_MS: '0',
     ...opts.env,
   });
   const logs: string[] = [];

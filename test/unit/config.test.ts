@@ -37,6 +37,15 @@ describe('config', () => {
     assert.match(errorOf({ PORT: '-1' }), /^PORT: /);
   });
 
+  it('caches read queries for 1 s by default, 0 turning it off, and names GRAPHQL_CACHE_TTL_MS when bad', () => {
+    assert.equal(loadConfig({}, '/srv/app').graphqlCacheTtlMs, 1000);
+    assert.equal(loadConfig({ GRAPHQL_CACHE_TTL_MS: '0' }, '/srv/app').graphqlCacheTtlMs, 0);
+    assert.equal(loadConfig({ GRAPHQL_CACHE_TTL_MS: ' 250 ' }, '/srv/app').graphqlCacheTtlMs, 250);
+    for (const bad of ['-1', '1.5', 'soon', '60001']) {
+      assert.match(errorOf({ GRAPHQL_CACHE_TTL_MS: bad }), /^GRAPHQL_CACHE_TTL_MS: .*0 to 60000/);
+    }
+  });
+
   it('names DATABASE_URL when it is malformed, without echoing it', () => {
     const msg = errorOf({ DATABASE_URL: 'not a url with secret-password' });
     assert.match(msg, /^DATABASE_URL: /);
