@@ -60,6 +60,43 @@ describe('migrations', () => {
     }
   });
 
+  it('revert newest first down to an empty schema, and apply again', async () => {
+    const db = await createTestDatabase({ empty: true });
+    const ds = createDataSource({ url: db.url, poolSize: 3 });
+    await ds.initialize();
+    const schema = async () =>
+      (
+        await ds.query<{ name: string }[]>(
+          // Ours only: not TypeORM's bookkeeping table (and its index), nor the uuid-ossp functions.
+          `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relname NOT LIKE 'typeorm_migrations%'
+               AND NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+                               WHERE i.indexrelid = c.oid AND t.relname = 'typeorm_migrations')
+           UNION ALL SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'public'
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+           UNION ALL SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+             WHERE n.nspname = 'public' AND t.typtype = 'c' AND t.typrelid NOT IN
+               (SELECT oid FROM pg_class WHERE relkind <> 'c')
+           ORDER BY 1`,
+        )
+      ).map((r) => r.name);
+    try {
+      await migrate(ds);
+      const full = await schema();
+      assert.ok(full.includes('event_horizon') && full.includes('ingest_delivery'), full.join(' '));
+      for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
+      assert.deepEqual(await schema(), [], 'every table, index, function and type dropped');
+      assert.deepEqual(
+        await migrate(ds),
+        migrations.map((m) => m.name),
+      );
+      assert.deepEqual(await schema(), full);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
   it('run from several replicas at once without error, applying each migration exactly once', async () => {
     const db = await createTestDatabase({ empty: true });
     const sources = Array.from({ length: 4 }, () => createDataSource({ url: db.url, poolSize: 3 }));
