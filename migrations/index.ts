@@ -2,6 +2,7 @@ import { InitialSchema1763780000000 } from './1763780000000-InitialSchema.js';
 import { IngestFunctions1763780100000 } from './1763780100000-IngestFunctions.js';
 import { EventHorizon1763780200000 } from './1763780200000-EventHorizon.js';
 import { LeanerDelivery1763780300000 } from './1763780300000-LeanerDelivery.js';
+import { EventDeliveryLink1763780400000 } from './1763780400000-EventDeliveryLink.js';
 
 /** Every migration, oldest first. Listed explicitly so no build tool or glob can drop one. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   IngestFunctions1763780100000,
   EventHorizon1763780200000,
   LeanerDelivery1763780300000,
+  EventDeliveryLink1763780400000,
 ];
