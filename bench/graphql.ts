@@ -16,7 +16,7 @@
  *   BENCH_WRITE_RATE webhook deliveries per second in the `writes` run (default 20)
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,11 +27,11 @@ import {
   type FixedRequest,
   type LoadResult,
   loadFixed,
+  printProfile,
+  profilingFlags,
   proveDeliveries,
-  selfTimeByPackage,
   spawnServer,
   startCluster,
-  topSelfTime,
 } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -211,20 +211,6 @@ async function cacheOutcomes(url: string): Promise<string | null> {
   return counts.length ? counts.join(', ') : null;
 }
 
-async function printProfile(dir: string): Promise<void> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
-  for (const f of files) {
-    const profile = JSON.parse(await readFile(path.join(dir, f), 'utf8'));
-    console.log(`\nprofile ${path.join(dir, f)}: self time by package`);
-    for (const p of selfTimeByPackage(profile).slice(0, 15)) {
-      console.log(`  ${p.percent.toFixed(1).padStart(5)} %  ${p.name}`);
-    }
-    console.log('top self-time functions');
-    for (const p of topSelfTime(profile, 30))
-      console.log(`  ${p.percent.toFixed(1).padStart(5)} %  ${p.name}`);
-  }
-}
-
 const cluster = await startCluster();
 const spool = await mkdtemp(path.join(os.tmpdir(), 'idm-bench-spool-'));
 try {
@@ -249,14 +235,7 @@ try {
     LOG_LEVEL: 'info',
   };
 
-  /** Node flags for a target: under BENCH_PROFILE, a CPU profile into a directory of its own. */
-  const profiling = async (target: string): Promise<string[]> => {
-    if (!PROFILE_DIR) return [];
-    const dir = path.join(PROFILE_DIR, target);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
-  };
+  const profiling = (target: string) => profilingFlags(PROFILE_DIR, target);
 
   let baseline: (LoadResult & { cpuMs: number }) | null = null;
   let baselineData: Page['data'] | null = null;

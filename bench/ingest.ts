@@ -2,14 +2,28 @@
  * Webhook ingestion throughput and latency (issue: webhook ingestion, "Speed").
  * `npm run bench -- ingest`. Our server (dist/src/main.js) and the bare baseline run one after the
  * other against the same embedded PostgreSQL (fsync on), each on a fresh database.
+ * Environment:
+ *   BENCH_DURATION  seconds per measured run (default 10)
+ *   BENCH_PROFILE   a directory: each server runs under `node --cpu-prof` there, and the top self-time
+ *                   packages and functions of its run are printed
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuDuring, type LoadResult, load, proveDeliveries, spawnServer, startCluster } from './lib.js';
+import {
+  cpuDuring,
+  type LoadResult,
+  load,
+  printProfile,
+  profilingFlags,
+  proveDeliveries,
+  spawnServer,
+  startCluster,
+} from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SECRET = 'whsec_bench-secret-0123456789abcdef';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const PROFILE_DIR = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : null;
 
 const fmt = (r: LoadResult) =>
   `${r.requestsPerSec.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, non-2xx ${r.non2xx}, errors ${r.errors}`;
@@ -52,27 +66,33 @@ async function scenario(name: string, server: { url: string; pid: number }, pgPo
 const cluster = await startCluster();
 try {
   const env = { PROVE_WEBHOOK_SECRET: SECRET, NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) };
-  const base = await spawnServer(path.join(here, 'baseline-ingest.js'), {
-    ...env,
-    DATABASE_URL: await cluster.database('bench_baseline'),
-  });
+  const base = await spawnServer(
+    path.join(here, 'baseline-ingest.js'),
+    { ...env, DATABASE_URL: await cluster.database('bench_baseline') },
+    '/readyz',
+    await profilingFlags(PROFILE_DIR, 'baseline'),
+  );
   const baseline = await scenario(
     'baseline: node:http + pg, same verification and SQL call',
     { url: base.url, pid: base.child.pid! },
     cluster.pg.port,
   );
   await base.stop();
+  if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'baseline'));
 
-  const app = await spawnServer(path.join(here, '../src/main.js'), {
-    ...env,
-    DATABASE_URL: await cluster.database('bench_app'),
-  });
+  const app = await spawnServer(
+    path.join(here, '../src/main.js'),
+    { ...env, DATABASE_URL: await cluster.database('bench_app') },
+    '/readyz',
+    await profilingFlags(PROFILE_DIR, 'ours'),
+  );
   const ours = await scenario(
     'identity-monitor (fastify + Apollo + TypeORM), LOG_LEVEL=info',
     { url: app.url, pid: app.child.pid! },
     cluster.pg.port,
   );
   await app.stop();
+  if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'ours'));
 
   console.log('\nratio ours / baseline');
   console.log(`  single: ${(ours.single.requestsPerSec / baseline.single.requestsPerSec).toFixed(2)}`);

@@ -1,7 +1,7 @@
 /** Shared pieces of the benchmarks: a PostgreSQL cluster, child servers, autocannon runs. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -330,4 +330,28 @@ export async function cpuDuring<T>(
     cpu: { server: pct(server), autocannon: pct(autocannon), postgres: pct(postgres), other: pct(other) },
     serverSeconds: server / ticksPerSecond,
   };
+}
+
+/** Node flags for a benchmark target: with a profile directory, a CPU profile into a directory of its own. */
+export async function profilingFlags(profileDir: string | null, target: string): Promise<string[]> {
+  if (!profileDir) return [];
+  const dir = path.join(profileDir, target);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/** The top self-time packages and functions of every CPU profile in `dir` (written when a server exits). */
+export async function printProfile(dir: string): Promise<void> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  for (const f of files) {
+    const profile = JSON.parse(await readFile(path.join(dir, f), 'utf8'));
+    console.log(`\nprofile ${path.join(dir, f)}: self time by package`);
+    for (const p of selfTimeByPackage(profile).slice(0, 15)) {
+      console.log(`  ${p.percent.toFixed(1).padStart(5)} %  ${p.name}`);
+    }
+    console.log('top self-time functions');
+    for (const p of topSelfTime(profile, 30))
+      console.log(`  ${p.percent.toFixed(1).padStart(5)} %  ${p.name}`);
+  }
 }

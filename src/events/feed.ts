@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import type { EventPosition } from '../domain/cursor.js';
+import { comparePositions, type EventPosition } from '../domain/cursor.js';
 import type { EventCriteria } from '../graphql/types/event-filter.input.js';
 import type { Metrics } from '../http/metrics.js';
 import { endPosition, type FeedEvent, readFeedPage } from './feed.queries.js';
@@ -177,6 +177,18 @@ export class ChangeFeed {
   }
 
   private async readNew(): Promise<void> {
+    // Nobody to hand events to: learning how far they go is enough (for onChange), without reading them.
+    // A subscriber added meanwhile took the old position as its replay end, so then the events are read.
+    if (this.subscribers.size === 0) {
+      const end = await endPosition(this.opts.db);
+      if (this.subscribers.size === 0) {
+        if (comparePositions(end, this.position) > 0) {
+          this.opts.onChange?.();
+          this.position = end;
+        }
+        return;
+      }
+    }
     for (;;) {
       const events = await readFeedPage(this.opts.db, this.position, null, null, PAGE);
       const last = events.at(-1);

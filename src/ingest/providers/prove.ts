@@ -3,9 +3,10 @@
  * Wire format: shared/provider-docs/prove-manage-webhooks.txt (JWT checks) and
  * prove-identity-manager.txt, prove-verified-users-webhooks.txt (payload spellings).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, type webcrypto } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors, type JWTPayload, jwtVerify } from 'jose';
+import { hmacVerifyKey } from '../../auth/tokens.js';
 import type { EventType, NormalizedEvent } from '../../domain/types.js';
 import {
   describeType,
@@ -56,7 +57,7 @@ export function proveProvider(opts: { secret: string }): WebhookProvider {
   if (opts.secret.length === 0) throw new Error('Prove webhook secret must not be empty');
   // The Portal secret is used as the UTF-8 bytes of the string exactly as shown, `whsec_` prefix
   // included: Prove's snippets hand the string itself to their JWT library (no base64 decoding).
-  const key = new TextEncoder().encode(opts.secret);
+  const key = hmacVerifyKey(new TextEncoder().encode(opts.secret));
   return {
     provider: 'PROVE',
     slug: 'prove',
@@ -70,7 +71,7 @@ function fail(code: AuthErrorCode): VerifyResult {
 }
 
 async function verifyProveDelivery(
-  key: Uint8Array,
+  key: Promise<webcrypto.CryptoKey>,
   raw: Buffer,
   headers: IncomingHttpHeaders,
   now: Date,
@@ -80,7 +81,7 @@ async function verifyProveDelivery(
 
   let claims: JWTPayload;
   try {
-    ({ payload: claims } = await jwtVerify(token, key, {
+    ({ payload: claims } = await jwtVerify(token, await key, {
       algorithms: ['HS256'],
       issuer: PROVE_ISSUER,
       clockTolerance: PROVE_CLOCK_SKEW_SECONDS,
