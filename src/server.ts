@@ -98,8 +98,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   const spool = new Spool(config.spoolDir, log);
   await spool.init();
-  // Repeated read queries are answered from memory until an event is committed here or read by the
-  // feed (docs/adr/0008-response-cache.md).
+  // Repeated read queries are answered from memory until events are committed here, another replica
+  // NOTIFYs a commit, or the feed reads new events (docs/adr/0008-response-cache.md).
   const responseCache =
     config.graphqlCacheTtlMs > 0
       ? createResponseCache({ ttlMs: config.graphqlCacheTtlMs, registry: metrics.registry })
