@@ -161,7 +161,8 @@ export function createResponseCache(opts: ResponseCacheOptions) {
     /** The data may have changed: nothing stored so far, or being computed now, is served again. */
     invalidate(): void {
       generation++;
-      entries.clear();
+      // Commits come by the thousand per second: an empty cache need not be cleared (it fills arrays).
+      if (entries.size > 0) entries.clear();
     },
     get size(): number {
       return entries.size;
