@@ -167,7 +167,8 @@ describe('identityEvents subscription', () => {
 
     const p = decodeEventCursor(start);
     const stored: { id: string }[] = await s.app.db.query(
-      'SELECT id::text AS id FROM identity_events WHERE (tx_id, id) > ($1::xid8, $2::bigint) ORDER BY tx_id, id',
+      // e.id, not id: a bare name in ORDER BY is the output column, the text, and '100' < '92'.
+      'SELECT e.id::text AS id FROM identity_events e WHERE (e.tx_id, e.id) > ($1::xid8, $2::bigint) ORDER BY e.tx_id, e.id',
       [p.txId, p.id],
     );
     assert.equal(stored.length, writers * perWriter * 2);

@@ -187,7 +187,7 @@ describe('GraphQL queries', () => {
       );
       const expected = (
         await s.app.db.query<{ id: string }[]>(
-          'SELECT id::text AS id FROM identity_events ORDER BY tx_id DESC, id DESC',
+          'SELECT e.id::text AS id FROM identity_events e ORDER BY e.tx_id DESC, e.id DESC',
         )
       ).map((r) => r.id);
       for (const first of [1, 2, 3, 4, 10]) {
