@@ -1,15 +1,24 @@
 /**
  * Baseline for bench/ingest.ts: plain node:http + pg, no framework and no ORM, doing the same durable
  * work per delivery: read the raw body, verify the Prove token and body hash, parse, and commit through
- * the same single SQL call. The ratio of our server to this is the framework's cost.
+ * the same single SQL call. By default one transaction per delivery, what a plain receiver does; with
+ * BASELINE_GROUP_COMMIT=1, through the same commit queue as our server, so that the ratio to it is the
+ * framework's cost alone.
  */
 import pg from 'pg';
-import { buildRecord } from '../src/ingest/delivery-record.js';
+import { createCommitQueue, INGEST_BATCHING } from '../src/ingest/commit-queue.js';
+import { buildRecord, type DeliveryRecord } from '../src/ingest/delivery-record.js';
 import { proveProvider } from '../src/ingest/providers/prove.js';
+import { storeBatch } from '../src/ingest/store.js';
 import { serveBare } from './bare-http.js';
 
 const provider = proveProvider({ secret: process.env.PROVE_WEBHOOK_SECRET ?? '' });
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
+const db = { query: (sql: string, params: unknown[]) => pool.query(sql, params).then((res) => res.rows) };
+const store =
+  process.env.BASELINE_GROUP_COMMIT === '1'
+    ? createCommitQueue({ write: (rs) => storeBatch(db, rs), ...INGEST_BATCHING }).store
+    : async (record: DeliveryRecord) => (await storeBatch(db, [record]))[0];
 
 serveBare(
   async (req, raw) => {
@@ -26,13 +35,8 @@ serveBare(
       events: p.events,
       rejected: p.rejected,
     });
-    const { rows } = await pool.query('SELECT ingest_delivery($1::jsonb, $2::jsonb, $3::jsonb) AS r', [
-      JSON.stringify(record.delivery),
-      JSON.stringify(record.events),
-      JSON.stringify(record.summaries),
-    ]);
-    const r = rows[0].r;
-    if (r.replayed) return { status: 409, body: { error: 'replayed_token' } };
+    const r = await store(record);
+    if (!r || r.replayed) return { status: 409, body: { error: 'replayed_token' } };
     return {
       status: 200,
       body: { accepted: r.accepted, duplicates: r.duplicates, rejected: p.rejected.length },

@@ -1,21 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { INGEST_DELIVERY_V1, RECORD_EVENTS_V1 } from './1763780100000-IngestFunctions.js';
 
-/**
- * Less PostgreSQL work per webhook delivery (BENCHMARKS.md, webhook ingestion):
- * - record_events() updates identities through the primary key, always: its UPDATE … FROM join was
- *   planned once per session, and a plan made while identities was small scanned the whole table
- *   (2.3 of 3.6 ms per delivery, seen with auto_explain);
- * - the delivery row is inserted with the counts of an all-new delivery, the usual case, and updated
- *   only when some events were duplicates: most deliveries write their row once, not twice;
- * - the token ids' expiry index, read only by the purge every 5 minutes, becomes a BRIN index: rows
- *   arrive in expiry order, and a BRIN index is not written on every insert as a B-tree is.
- */
-export class LeanerDelivery1763780300000 implements MigrationInterface {
-  name = 'LeanerDelivery1763780300000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query(`
+/** ingest_delivery() as this migration leaves it; BatchIngest's down restores it. */
+export const INGEST_DELIVERY_V2 = `
       CREATE OR REPLACE FUNCTION ingest_delivery(delivery jsonb, events jsonb, summaries jsonb) RETURNS jsonb
       LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
       DECLARE
@@ -56,7 +43,23 @@ export class LeanerDelivery1763780300000 implements MigrationInterface {
         RETURN jsonb_build_object('replayed', false, 'deliveryId', delivery_id, 'accepted', accepted,
                                   'duplicates', jsonb_array_length(events) - accepted);
       END
-      $$`);
+      $$`;
+
+/**
+ * Less PostgreSQL work per webhook delivery (BENCHMARKS.md, webhook ingestion):
+ * - record_events() updates identities through the primary key, always: its UPDATE … FROM join was
+ *   planned once per session, and a plan made while identities was small scanned the whole table
+ *   (2.3 of 3.6 ms per delivery, seen with auto_explain);
+ * - the delivery row is inserted with the counts of an all-new delivery, the usual case, and updated
+ *   only when some events were duplicates: most deliveries write their row once, not twice;
+ * - the token ids' expiry index, read only by the purge every 5 minutes, becomes a BRIN index: rows
+ *   arrive in expiry order, and a BRIN index is not written on every insert as a B-tree is.
+ */
+export class LeanerDelivery1763780300000 implements MigrationInterface {
+  name = 'LeanerDelivery1763780300000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(INGEST_DELIVERY_V2);
     await q.query(`
       CREATE OR REPLACE FUNCTION record_events(delivery_id uuid, events jsonb, summaries jsonb) RETURNS int
       LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$

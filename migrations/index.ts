@@ -3,6 +3,7 @@ import { IngestFunctions1763780100000 } from './1763780100000-IngestFunctions.js
 import { EventHorizon1763780200000 } from './1763780200000-EventHorizon.js';
 import { LeanerDelivery1763780300000 } from './1763780300000-LeanerDelivery.js';
 import { EventDeliveryLink1763780400000 } from './1763780400000-EventDeliveryLink.js';
+import { BatchIngest1763780500000 } from './1763780500000-BatchIngest.js';
 
 /** Every migration, oldest first. Listed explicitly so no build tool or glob can drop one. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   EventHorizon1763780200000,
   LeanerDelivery1763780300000,
   EventDeliveryLink1763780400000,
+  BatchIngest1763780500000,
 ];

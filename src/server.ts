@@ -22,12 +22,13 @@ import { createWsServer } from './graphql/ws.js';
 import { registerHealthRoutes } from './http/health.js';
 import { createLogger } from './http/logger.js';
 import { createMetrics, type PoolStats } from './http/metrics.js';
+import { createCommitQueue, INGEST_BATCHING } from './ingest/commit-queue.js';
 import { createIngestService } from './ingest/ingest.service.js';
 import { createProviders } from './ingest/providers/index.js';
 import { createRejectionRecorder } from './ingest/rejections.js';
 import { Spool } from './ingest/spool.js';
 import { startSpoolLoader } from './ingest/spool-loader.js';
-import { purgeExpiredTokenIds, storeDelivery } from './ingest/store.js';
+import { purgeExpiredTokenIds, storeBatch } from './ingest/store.js';
 import { registerWebhookRoutes } from './ingest/webhook.routes.js';
 
 /** Webhook bodies are capped at 1 MiB (contract: larger answers 413). */
@@ -110,9 +111,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     replicaId,
     onLocalCommit: () => responseCache?.invalidate(),
   });
+  // Group commit: deliveries that arrive while earlier ones are being written go in one transaction.
+  const commits = createCommitQueue({
+    write: (records) => storeBatch(db, records),
+    ...INGEST_BATCHING,
+    onBatch: (n) => metrics.webhookCommitBatch.observe(n),
+  });
   const spoolLoader = startSpoolLoader({
     spool,
-    store: (r) => storeDelivery(db, r),
+    store: commits.store,
     log,
     onLoaded: (_r, result) => {
       if (!result.replayed && result.accepted > 0) notifier.poke();
@@ -120,7 +127,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   void spoolLoader.kick(); // deliveries spooled before a restart load now
   const ingest = createIngestService({
-    db,
+    store: commits.store,
     spool,
     metrics,
     log,

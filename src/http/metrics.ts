@@ -42,6 +42,12 @@ export function createMetrics(poolStats: () => PoolStats) {
       labelNames: ['provider', 'result'] as const,
       registers: [registry],
     }),
+    webhookCommitBatch: new Histogram({
+      name: 'webhook_commit_batch_deliveries',
+      help: 'Deliveries committed together in one transaction (src/ingest/commit-queue.ts)',
+      buckets: [1, 2, 5, 10, 20, 50, 100],
+      registers: [registry],
+    }),
     wsConnections: new Gauge({
       name: 'ws_connections',
       help: 'Open WebSocket connections on this replica',

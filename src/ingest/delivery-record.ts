@@ -4,8 +4,8 @@ import type { NormalizedEvent, Provider } from '../domain/types.js';
 import type { RejectedItem, VerifiedDelivery } from './providers/provider.js';
 
 /**
- * A verified, parsed delivery exactly as ingest_delivery() takes it (migrations/…-IngestFunctions.ts).
- * The same record goes to PostgreSQL directly or, while it is down, to the spool and later from there.
+ * A verified, parsed delivery, as storeBatch() hands it to ingest_batch() (src/ingest/store.ts). The same
+ * record goes to PostgreSQL directly or, while it is down, to the spool and later from there.
  */
 export interface DeliveryRecord {
   delivery: {
@@ -23,7 +23,7 @@ export interface DeliveryRecord {
   summaries: SummaryRow[];
 }
 
-/** One event row in the snake_case shape of the `ingest_event` SQL type. */
+/** One event row in the snake_case shape of the `ingest_event` SQL type (`ingest_batch_event` less its delivery). */
 export interface EventRow {
   ord: number;
   provider: Provider;
@@ -43,7 +43,7 @@ export interface EventRow {
   tiebreak: number;
 }
 
-/** One identity's share of a delivery, composed by the policy, in the shape of the `ingest_summary` SQL type. */
+/** One identity's share of a delivery, composed by the policy, in the shape of the `ingest_summary` SQL type (`ingest_batch_summary` less its delivery). */
 export interface SummaryRow {
   provider: Provider;
   provider_identity_id: string;

@@ -1,12 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import type { DataSource } from 'typeorm';
 import type { Metrics } from '../http/metrics.js';
 import { buildRecord, type DeliveryRecord, sha256Hex } from './delivery-record.js';
 import type { AuthErrorCode, WebhookProvider } from './providers/provider.js';
 import type { RejectionRecorder } from './rejections.js';
 import type { Spool } from './spool.js';
-import { type StoreResult, storeDelivery } from './store.js';
+import type { StoreResult } from './store.js';
 
 /** Everything a webhook delivery can come to; src/ingest/webhook.routes.ts maps each to HTTP. */
 export type IngestOutcome =
@@ -19,7 +18,8 @@ export type IngestOutcome =
   | { kind: 'unavailable' };
 
 export interface IngestDeps {
-  db: DataSource;
+  /** Commits one verified delivery in one transaction (the commit queue, src/ingest/commit-queue.ts). */
+  store: (record: DeliveryRecord) => Promise<StoreResult>;
   spool: Spool;
   metrics: Metrics;
   log: Logger;
@@ -64,7 +64,7 @@ export function createIngestService(deps: IngestDeps) {
 
   async function commitOrSpool(record: DeliveryRecord): Promise<StoreResult | 'spooled' | 'unavailable'> {
     try {
-      return await storeDelivery(deps.db, record);
+      return await deps.store(record);
     } catch (err) {
       log.warn(
         { err, provider: record.delivery.provider },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { DeliveryRecord } from './delivery-record.js';
 
@@ -5,15 +6,55 @@ export type StoreResult =
   | { replayed: true }
   | { replayed: false; deliveryId: string; accepted: number; duplicates: number };
 
-/** Commits one delivery in one round trip: ingest_delivery() runs as a single-statement transaction. */
-export async function storeDelivery(db: DataSource, record: DeliveryRecord): Promise<StoreResult> {
-  const rows: { r: StoreResult }[] = await db.query(
-    'SELECT ingest_delivery($1::jsonb, $2::jsonb, $3::jsonb) AS r',
-    [JSON.stringify(record.delivery), JSON.stringify(record.events), JSON.stringify(record.summaries)],
-  );
-  const r = rows[0]?.r;
-  if (!r) throw new Error('ingest_delivery returned no row');
-  return r;
+/** What storeBatch needs of a database: TypeORM's DataSource, or a thin wrapper around a pg pool. */
+export interface Queryable {
+  query(sql: string, params: unknown[]): Promise<unknown[]>;
+}
+
+interface BatchAnswer {
+  stored: string[];
+  accepted: Record<string, number>;
+}
+
+/**
+ * Commits deliveries in one round trip and one transaction: ingest_batch() (migration BatchIngest)
+ * runs as a single-statement transaction. The answers are in the order of `records`, each what that
+ * delivery would have got alone, the earlier ones of the batch counting as already arrived.
+ */
+export async function storeBatch(db: Queryable, records: readonly DeliveryRecord[]): Promise<StoreResult[]> {
+  const ids = records.map(() => randomUUID());
+  const deliveries = records.map(({ delivery: d, events }, ord) => ({
+    id: ids[ord],
+    ord,
+    provider: d.provider,
+    received_at: d.receivedAt,
+    outcome: d.outcome,
+    correlation_id: d.correlationId,
+    body_sha256: d.bodySha256,
+    jti: d.jti,
+    jti_expires_at: d.jtiExpiresAt,
+    event_count: events.length,
+    rejected_items: d.rejected,
+  }));
+  const events = records.flatMap((r, k) => r.events.map((e) => ({ ...e, delivery_id: ids[k] })));
+  events.forEach((e, ord) => {
+    e.ord = ord;
+  });
+  const summaries = records.flatMap((r, k) => r.summaries.map((s) => ({ ...s, delivery_id: ids[k] })));
+  const rows = (await db.query('SELECT ingest_batch($1::jsonb, $2::jsonb, $3::jsonb) AS r', [
+    JSON.stringify(deliveries),
+    JSON.stringify(events),
+    JSON.stringify(summaries),
+  ])) as { r: BatchAnswer }[];
+  const answer = rows[0]?.r;
+  if (!answer) throw new Error('ingest_batch returned no row');
+  const stored = new Set(answer.stored);
+  return records.map((r, k) => {
+    const id = ids[k] as string;
+    if (!stored.has(id)) return { replayed: true };
+    const accepted = answer.accepted[id] ?? 0;
+    return { replayed: false, deliveryId: id, accepted, duplicates: r.events.length - accepted };
+  });
 }
 
 /** SQLSTATE classes that mean "the database is not there right now", not "this delivery is wrong". */

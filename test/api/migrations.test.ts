@@ -84,7 +84,7 @@ describe('migrations', () => {
     try {
       await migrate(ds);
       const full = await schema();
-      assert.ok(full.includes('event_horizon') && full.includes('ingest_delivery'), full.join(' '));
+      assert.ok(full.includes('event_horizon') && full.includes('ingest_batch'), full.join(' '));
       for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
       assert.deepEqual(await schema(), [], 'every table, index, function and type dropped');
       assert.deepEqual(
