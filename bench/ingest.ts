@@ -1,7 +1,8 @@
 /**
  * Webhook ingestion throughput and latency (issue: webhook ingestion, "Speed").
- * `npm run bench -- ingest`. Our server (dist/src/main.js) and the bare baseline run one after the
- * other against the same embedded PostgreSQL (fsync on), each on a fresh database.
+ * `npm run bench -- ingest`. The bare baseline (one transaction per delivery), the same baseline with
+ * our commit queue (group commit), and our server (dist/src/main.js) run one after the other against
+ * the same embedded PostgreSQL (fsync on), each on a fresh database.
  * Environment:
  *   BENCH_DURATION  seconds per measured run (default 10)
  *   BENCH_PROFILE   a directory: each server runs under `node --cpu-prof` there, and the top self-time
@@ -30,9 +31,9 @@ const fmt = (r: LoadResult) =>
 
 async function scenario(name: string, server: { url: string; pid: number }, pgPort: number) {
   const { url } = server;
-  const warm = proveDeliveries(SECRET, 3000, 1);
+  const warm = proveDeliveries(SECRET, 8000, 1);
   await load(url, '/webhooks/prove', warm, { connections: 50, duration: 2 });
-  const deliveries = proveDeliveries(SECRET, 3500 * DURATION, 1);
+  const deliveries = proveDeliveries(SECRET, 5000 * DURATION, 1);
   const {
     result: single,
     cpu,
@@ -80,6 +81,21 @@ try {
   await base.stop();
   if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'baseline'));
 
+  // The same bare receiver with our commit queue: the ratio to it is the framework's cost alone.
+  const grouped = await spawnServer(
+    path.join(here, 'baseline-ingest.js'),
+    { ...env, BASELINE_GROUP_COMMIT: '1', DATABASE_URL: await cluster.database('bench_baseline_grouped') },
+    '/readyz',
+    await profilingFlags(PROFILE_DIR, 'baseline-grouped'),
+  );
+  const baselineGrouped = await scenario(
+    'baseline with group commit: node:http + pg + src/ingest/commit-queue.ts',
+    { url: grouped.url, pid: grouped.child.pid! },
+    cluster.pg.port,
+  );
+  await grouped.stop();
+  if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'baseline-grouped'));
+
   const app = await spawnServer(
     path.join(here, '../src/main.js'),
     { ...env, DATABASE_URL: await cluster.database('bench_app') },
@@ -94,9 +110,12 @@ try {
   await app.stop();
   if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'ours'));
 
-  console.log('\nratio ours / baseline');
-  console.log(`  single: ${(ours.single.requestsPerSec / baseline.single.requestsPerSec).toFixed(2)}`);
-  console.log(`  batch:  ${(ours.batch.requestsPerSec / baseline.batch.requestsPerSec).toFixed(2)}`);
+  const ratio = (a: LoadResult, b: LoadResult) => (a.requestsPerSec / b.requestsPerSec).toFixed(2);
+  console.log('\nratio ours / baseline (one transaction per delivery) / baseline with group commit');
+  console.log(
+    `  single: ${ratio(ours.single, baseline.single)} / ${ratio(ours.single, baselineGrouped.single)}`,
+  );
+  console.log(`  batch:  ${ratio(ours.batch, baseline.batch)} / ${ratio(ours.batch, baselineGrouped.batch)}`);
 } finally {
   await cluster.stop();
 }
