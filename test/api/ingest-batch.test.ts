@@ -8,19 +8,7 @@ import { createCommitQueue } from '../../src/ingest/commit-queue.js';
 import { type DeliveryRecord, toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { type StoreResult, storeBatch } from '../../src/ingest/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-
-/** Deterministic PRNG so a failure can be replayed from its seed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
-
-const STATUSES = ['pending', 'approved', 'declined', 'in_progress', 'successful', 'suspected'];
+import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';
 
 function event(identity: string, id: string, type: EventType, minute: number, vs: string | null = null) {
   return {
@@ -165,7 +153,7 @@ describe('ingest_batch(): many deliveries in one transaction, each as if it had 
           `rand-evt-${n++}`,
           type,
           Math.floor(rand() * 6), // few distinct minutes: ties and late events are common
-          type.startsWith('VERIFICATION') ? pick(STATUSES) : null,
+          type.startsWith('VERIFICATION') ? pick(VERIFICATION_STATUSES) : null,
         );
       });
       deliveries.push(delivery(events, rand() < 0.8 ? `rand-jti-${i}` : null));

@@ -7,19 +7,7 @@ import type { NormalizedEvent } from '../../src/domain/types.js';
 import { EVENT_TYPES, type EventType } from '../../src/domain/types.js';
 import { toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-
-/** Deterministic PRNG so a failure can be replayed from its seed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
-
-const STATUSES = ['pending', 'approved', 'declined', 'in_progress', 'successful', 'suspected'];
+import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';
 
 describe('derive_identity_state() agrees with the policy fold', () => {
   let db: TestDatabase;
@@ -42,7 +30,7 @@ describe('derive_identity_state() agrees with the policy fold', () => {
       const events: (OrderedEffect & { type: EventType; vs: string | null })[] = [];
       for (let i = 0; i < n; i++) {
         const type = pick(EVENT_TYPES);
-        const vs = type.startsWith('VERIFICATION') ? pick(STATUSES) : null;
+        const vs = type.startsWith('VERIFICATION') ? pick(VERIFICATION_STATUSES) : null;
         // Few distinct minutes so ties in occurredAt are common.
         const occurredAt = new Date(Date.UTC(2025, 0, 1, 0, Math.floor(rand() * 4)));
         events.push({ ...effectOf({ type, verificationStatus: vs }), occurredAt, seq: i, type, vs });
@@ -84,7 +72,7 @@ describe('derive_identity_state() agrees with the policy fold', () => {
         occurredAt: new Date(Date.UTC(2025, 0, 1, 0, Math.floor(rand() * 5))),
         newCarrier: null,
         newLineType: null,
-        verificationStatus: type.startsWith('VERIFICATION') ? pick(STATUSES) : null,
+        verificationStatus: type.startsWith('VERIFICATION') ? pick(VERIFICATION_STATUSES) : null,
       };
     });
   }
