@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../../src/db/data-source.js';
-import { effectOf, foldEvents } from '../../src/domain/identity-policy.js';
 import { EVENT_TYPES, type EventType, type NormalizedEvent } from '../../src/domain/types.js';
 import { createCommitQueue } from '../../src/ingest/commit-queue.js';
 import { type DeliveryRecord, toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { type StoreResult, storeBatch } from '../../src/ingest/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { foldedState, storedState } from '../helpers/policy.js';
 import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';
 
 function event(identity: string, id: string, type: EventType, minute: number, vs: string | null = null) {
@@ -58,29 +58,8 @@ describe('ingest_batch(): many deliveries in one transaction, each as if it had 
     await db.drop();
   });
 
-  const state = async (identity: string) => {
-    const [row] = await ds.query(
-      'SELECT status, risk_level, last_event_at FROM identities WHERE provider_identity_id = $1',
-      [identity],
-    );
-    return row ? { status: row.status, riskLevel: row.risk_level } : null;
-  };
-
-  /** The policy fold over the identity's stored events, in their id order (arrival order). */
-  async function folded(identity: string) {
-    const rows: { type: EventType; verification_status: string | null; occurred_at: Date }[] = await ds.query(
-      `SELECT e.type, e.verification_status, e.occurred_at FROM identity_events e
-       JOIN identities i ON i.id = e.identity_id WHERE i.provider_identity_id = $1 ORDER BY e.id`,
-      [identity],
-    );
-    return foldEvents(
-      rows.map((r, seq) => ({
-        ...effectOf({ type: r.type, verificationStatus: r.verification_status }),
-        occurredAt: r.occurred_at,
-        seq,
-      })),
-    );
-  }
+  const state = (identity: string) => storedState(ds, identity);
+  const folded = (identity: string) => foldedState(ds, identity);
 
   it('a replayed token, an event twice and one identity in several deliveries, all in one batch', async () => {
     const a = event('batch-x', 'bx-1', 'DEACTIVATED', 1);

@@ -7,6 +7,7 @@ import type { NormalizedEvent } from '../../src/domain/types.js';
 import { EVENT_TYPES, type EventType } from '../../src/domain/types.js';
 import { toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { foldedState, storedState } from '../helpers/policy.js';
 import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';
 
 describe('derive_identity_state() agrees with the policy fold', () => {
@@ -101,30 +102,8 @@ describe('derive_identity_state() agrees with the policy fold', () => {
       JSON.stringify(toSummaryRows(d)),
     ]);
 
-  /** The fold over the stored events in arrival order (their ids), as the policy defines the state. */
-  async function expected(identity: string) {
-    const rows: { type: EventType; verification_status: string | null; occurred_at: Date; id: string }[] =
-      await ds.query(
-        `SELECT e.type, e.verification_status, e.occurred_at, e.id FROM identity_events e
-         JOIN identities i ON i.id = e.identity_id WHERE i.provider_identity_id = $1 ORDER BY e.id`,
-        [identity],
-      );
-    return foldEvents(
-      rows.map((r, seq) => ({
-        ...effectOf({ type: r.type, verificationStatus: r.verification_status }),
-        occurredAt: r.occurred_at,
-        seq,
-      })),
-    );
-  }
-
-  async function actual(identity: string) {
-    const [row] = await ds.query(
-      'SELECT status, risk_level FROM identities WHERE provider_identity_id = $1',
-      [identity],
-    );
-    return { status: row.status, riskLevel: row.risk_level };
-  }
+  const expected = (identity: string) => foldedState(ds, identity);
+  const actual = (identity: string) => storedState(ds, identity);
 
   it('on 300 histories delivered in pieces, out of order and with redeliveries (incremental and full paths)', async () => {
     for (let seed = 1; seed <= 300; seed++) {
