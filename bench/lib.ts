@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -159,14 +160,13 @@ export async function load(
   url: string,
   path: string,
   deliveries: { body: string; headers: Record<string, string> }[],
-  opts: { connections: number; duration: number; overallRate?: number },
+  opts: { connections: number; duration: number },
 ): Promise<LoadResult> {
   let next = 0;
   const result = await autocannon({
     url,
     connections: opts.connections,
     duration: opts.duration,
-    ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
     requests: [
       {
         method: 'POST',
@@ -181,6 +181,70 @@ export async function load(
   if (next > deliveries.length)
     throw new Error(`ran out of prepared deliveries (${next} > ${deliveries.length})`);
   return toLoadResult(result);
+}
+
+/**
+ * An open-loop load at a steady rate: request k is due at k / rate seconds and is sent then, whatever
+ * the earlier ones are doing, over at most `connections` keep-alive sockets (a request finding them all
+ * busy waits for one). Its latency runs from when it was due to the end of its answer, so a stall of
+ * the server counts for every request it delays (no coordinated omission).
+ *
+ * autocannon's `overallRate` does not do this: each connection sends its share of a second back to
+ * back as the second starts, then waits for the next one, so "1,000/s" is a burst of 1,000 at full
+ * speed every second; it then corrects latencies for an interval of 1 ms whatever the rate.
+ */
+export async function pacedLoad(
+  url: string,
+  path: string,
+  deliveries: { body: string; headers: Record<string, string> }[],
+  opts: { connections: number; duration: number; rate: number },
+): Promise<LoadResult> {
+  const total = Math.round(opts.rate * opts.duration);
+  if (total > deliveries.length) throw new Error(`${total} requests need as many prepared deliveries`);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
+  const target = new URL(path, url);
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  const send = (d: { body: string; headers: Record<string, string> }, due: number) =>
+    new Promise<void>((resolve) => {
+      const req = http.request(target, { method: 'POST', agent, headers: d.headers }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          latencies.push(performance.now() - due);
+          if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode > 299) non2xx++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(d.body);
+    });
+  const inFlight: Promise<void>[] = [];
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    const now = performance.now();
+    for (; sent < total && start + (sent * 1000) / opts.rate <= now; sent++)
+      inFlight.push(send(deliveries[sent] as (typeof deliveries)[number], start + (sent * 1000) / opts.rate));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inFlight);
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  return {
+    requestsPerSec: latencies.length / elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    non2xx,
+    errors,
+    total: latencies.length,
+  };
 }
 
 /** One HTTP request, sent as is every time (a read benchmark needs no fresh body per request). */
