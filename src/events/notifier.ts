@@ -12,7 +12,10 @@ export const CHANGE_CHANNEL = 'identity_events';
  * NOTIFY inside the ingest transaction would hold PostgreSQL's cluster-wide notify lock through each
  * commit's WAL flush and serialise all commits; here at most one NOTIFY is in flight per replica, and
  * pokes that arrive meanwhile are folded into one more. A NOTIFY lost to a crash between commit and
- * poke is made good by the feed's periodic poll. `onLocalCommit` runs synchronously on every poke, for
+ * poke is made good by the feed's periodic poll. A NOTIFY is a write transaction of its own (PostgreSQL
+ * gives it a transaction id), but it carries nothing durable: it commits without waiting for its WAL
+ * flush (`synchronous_commit` off for that transaction only), so it waits for no disk (BENCHMARKS.md,
+ * ingestion, session 4). Listeners hear it at commit either way. `onLocalCommit` runs synchronously on every poke, for
  * what must know of this replica's commits before the writer is answered (the response cache).
  */
 export function createChangeNotifier(
@@ -26,7 +29,9 @@ export function createChangeNotifier(
   function send(): Promise<void> {
     again = false;
     inFlight = db
-      .query(`SELECT pg_notify('${CHANGE_CHANNEL}', $1)`, [opts.replicaId ?? ''])
+      .query(`SELECT set_config('synchronous_commit', 'off', true), pg_notify('${CHANGE_CHANNEL}', $1)`, [
+        opts.replicaId ?? '',
+      ])
       .then(
         () => undefined,
         (err: unknown) => log.warn({ err }, 'could not notify the change feed; it will catch up by polling'),
