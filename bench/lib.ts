@@ -1,6 +1,7 @@
 /** Shared pieces of the benchmarks: a PostgreSQL cluster, child servers, autocannon runs. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -18,9 +19,29 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/**
+ * How long the disk under `dir` takes to make 8 KiB durable (write + fdatasync), in microseconds: the
+ * floor of every durable commit. It varies from day to day on this VM (90 to 300 µs seen), and with it
+ * every write benchmark, so each run prints it.
+ */
+export function fsyncMicros(dir: string, rounds = 500): number {
+  const file = path.join(dir, 'fsync-probe');
+  const fd = openSync(file, 'w');
+  const page = Buffer.alloc(8192, 1);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) {
+    writeSync(fd, page, 0, page.length, 0);
+    fdatasyncSync(fd);
+  }
+  const micros = Number(process.hrtime.bigint() - started) / 1000 / rounds;
+  closeSync(fd);
+  return Math.round(micros);
+}
+
 /** A real, durable cluster (fsync on, as in production), in a temporary directory. */
 export async function startCluster(): Promise<Cluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'idm-bench-'));
+  console.log(`disk: write + fdatasync of 8 KiB takes ${fsyncMicros(dir)} µs`);
   const server = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
   return {
     pg: server,
