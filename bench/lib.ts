@@ -38,10 +38,25 @@ export function fsyncMicros(dir: string, rounds = 500): number {
   return Math.round(micros);
 }
 
+/**
+ * Milliseconds to SHA-256 64 MiB in this process: how fast this VM's CPU is right now. Its speed
+ * varies from session to session as much as its disk does, so each run prints both.
+ */
+export function cpuProbeMs(): number {
+  const chunk = Buffer.alloc(1 << 20, 7);
+  const started = process.hrtime.bigint();
+  const hash = createHash('sha256');
+  for (let i = 0; i < 64; i++) hash.update(chunk);
+  hash.digest();
+  return Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+}
+
 /** A real, durable cluster (fsync on, as in production), in a temporary directory. */
 export async function startCluster(): Promise<Cluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'idm-bench-'));
-  console.log(`disk: write + fdatasync of 8 KiB takes ${fsyncMicros(dir)} µs`);
+  console.log(
+    `machine now: write + fdatasync of 8 KiB ${fsyncMicros(dir)} µs; SHA-256 of 64 MiB ${cpuProbeMs()} ms`,
+  );
   const server = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
   return {
     pg: server,
