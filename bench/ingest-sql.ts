@@ -11,6 +11,7 @@
  *   BENCH_DURATION  seconds per measured run (default 5), after 2 s of warm-up
  *   BENCH_PRE_SQL   SQL run on each fresh database first, to try a schema change before writing its
  *                   migration (say, dropping an index)
+ *   BENCH_NOTIFICATIONS  1 or 100: only the runs with that many notifications per delivery
  */
 import pg from 'pg';
 import { buildRecord, type DeliveryRecord } from '../src/ingest/delivery-record.js';
@@ -56,7 +57,8 @@ const RUNS: [number, number, number][] = [
 
 const cluster = await startCluster();
 try {
-  for (const [perDelivery, perBatch, connections] of RUNS) {
+  const only = process.env.BENCH_NOTIFICATIONS ? Number(process.env.BENCH_NOTIFICATIONS) : null;
+  for (const [perDelivery, perBatch, connections] of RUNS.filter(([n]) => only === null || n === only)) {
     const url = await cluster.database(`bench_sql_${perDelivery}_${perBatch}`);
     const pool = new pg.Pool({ connectionString: url, max: connections });
     const db = { query: (sql: string, params: unknown[]) => pool.query(sql, params).then((r) => r.rows) };
