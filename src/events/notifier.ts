@@ -15,8 +15,9 @@ export const CHANGE_CHANNEL = 'identity_events';
  * poke is made good by the feed's periodic poll. A NOTIFY is a write transaction of its own (PostgreSQL
  * gives it a transaction id), but it carries nothing durable: it commits without waiting for its WAL
  * flush (`synchronous_commit` off for that transaction only), so it waits for no disk (BENCHMARKS.md,
- * ingestion, session 4). Listeners hear it at commit either way. `onLocalCommit` runs synchronously on every poke, for
- * what must know of this replica's commits before the writer is answered (the response cache).
+ * ingestion, session 4). Listeners hear it at commit either way. `onLocalCommit` runs synchronously on
+ * every poke, for what must know of this replica's commits before the writer is answered (the
+ * response cache).
  */
 export function createChangeNotifier(
   db: DataSource,
