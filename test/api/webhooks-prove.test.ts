@@ -106,6 +106,45 @@ describe('POST /webhooks/prove', () => {
     assert.match(row.rejected_items[0].reason, /identity/i);
   });
 
+  it('stores text PostgreSQL cannot hold as sent (U+0000, a lone surrogate) with U+FFFD, losing nothing', async () => {
+    // JSON allows both as escapes, and an authentic delivery may carry them; PostgreSQL's jsonb and text
+    // refuse them. Such a delivery used to fail its commit, be answered 202 and never load from the spool.
+    const identityId = `nul-${randomBytes(4).toString('hex')}\u0000x`;
+    const eventId = `evt-nul-${randomBytes(4).toString('hex')}\u0000`;
+    const good = proveNotification({ identityId, eventId, event: 'ported \ud800 here' });
+    const bad = { eventId: `evt-bad-${randomBytes(4).toString('hex')}`, note: 'no identity \u0000 \udc00' };
+    const jti = `jti-nul-${randomBytes(4).toString('hex')}\u0000`;
+    const res = await postProve(s.url, { notifications: [good, bad] }, { claims: { jti } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { accepted: 1, duplicates: 0, rejected: 1 });
+
+    const stored = identityId.replace('\u0000', '\ufffd');
+    const [event] = await s.app.db.query(
+      `SELECT e.provider_event_id, e.description FROM identity_events e JOIN identities i ON i.id = e.identity_id
+       WHERE i.provider_identity_id = $1`,
+      [stored],
+    );
+    assert.deepEqual(event, {
+      provider_event_id: eventId.replace('\u0000', '\ufffd'),
+      description: 'ported \ufffd here',
+    });
+    const [{ n: tokens }] = await s.app.db.query(
+      'SELECT count(*)::int AS n FROM prove_token_ids WHERE jti = $1',
+      [jti.replace('\u0000', '\ufffd')],
+    );
+    assert.equal(tokens, 1);
+    const [delivery] = await s.app.db.query(
+      `SELECT rejected_items->0->'raw'->>'note' AS note FROM webhook_deliveries w
+       WHERE w.id = (SELECT delivery_id FROM identity_events WHERE provider_event_id = $1)`,
+      [eventId.replace('\u0000', '\ufffd')],
+    );
+    assert.equal(delivery.note, 'no identity \ufffd \ufffd');
+
+    // The same token again is still a replay: the replacement is the same every time.
+    const again = await postProve(s.url, { notifications: [proveNotification()] }, { claims: { jti } });
+    assert.equal(again.status, 409);
+  });
+
   it('keeps an unknown event type as UNKNOWN with its raw value, leaving the state alone', async () => {
     const n = proveNotification({ eventType: 'SIM_SWAP' });
     assert.equal((await postProve(s.url, { notifications: [n] })).status, 200);

@@ -37,9 +37,36 @@ export function decodeUtf8Strict(bytes: Uint8Array): string {
 
 export type JsonBody = { ok: true; value: unknown } | { ok: false; message: string };
 
+// A JSON escape of U+0000 or of a UTF-16 surrogate: the only ways a strictly decoded body can carry text
+// that PostgreSQL refuses. (A well-formed surrogate pair is harmless; telling it apart is left to
+// storableText, this only decides whether to look.)
+const UNSTORABLE_ESCAPE = /\\u0000|\\u[dD][89a-fA-F]/;
+// A surrogate without its other half.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
 /**
- * Parses a body as UTF-8 JSON without throwing. The messages are fixed strings on purpose: V8's
- * SyntaxError messages quote pieces of the input, and a 400 answer should not echo the body.
+ * The text as PostgreSQL can store it: U+0000 (refused by text and jsonb) and lone surrogates (refused
+ * by jsonb) become U+FFFD, everything else is kept. Authentic deliveries may carry either, since JSON
+ * allows them as escapes; refusing them would lose a verified delivery, and the replacement is the same
+ * every time, so ids stay stable keys (a redelivery is still a duplicate, a replayed token still a replay).
+ */
+export function storableText(text: string): string {
+  return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/** A parsed JSON value with storableText applied to every string in it, keys included. */
+function storableJson(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (isRecord(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storableJson(v)]));
+  return value;
+}
+
+/**
+ * Parses a body as UTF-8 JSON without throwing, its strings made storable (storableText). The messages
+ * are fixed strings on purpose: V8's SyntaxError messages quote pieces of the input, and a 400 answer
+ * should not echo the body.
  */
 export function parseJsonBody(bytes: Uint8Array): JsonBody {
   let text: string;
@@ -49,7 +76,8 @@ export function parseJsonBody(bytes: Uint8Array): JsonBody {
     return { ok: false, message: 'body is not valid UTF-8' };
   }
   try {
-    return { ok: true, value: JSON.parse(text) };
+    const value: unknown = JSON.parse(text);
+    return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableJson(value) : value };
   } catch {
     return { ok: false, message: 'body is not valid JSON' };
   }

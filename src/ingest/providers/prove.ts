@@ -18,6 +18,7 @@ import {
   readOptionalString,
   readRequiredString,
   singleHeader,
+  storableText,
 } from './json.js';
 import type {
   AuthErrorCode,
@@ -113,7 +114,7 @@ async function verifyProveDelivery(
     delivery: {
       plaintext: raw,
       correlationId: correlationId(headers),
-      replayGuard: { jti, expiresAt },
+      replayGuard: { jti: storableText(jti), expiresAt },
       messageId: null,
       signedAt: null,
     },
