@@ -8,6 +8,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
 import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
 import type { Metrics } from '../http/metrics.js';
+import { maskErrors } from './apollo.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
 import { parseDocument, validateOperation } from './limits.js';
 import { sharedSubscribe } from './shared-subscribe.js';
@@ -51,6 +52,10 @@ export interface WsOptions {
  */
 export function createWsServer(opts: WsOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  // The masking of GraphQL over HTTP (src/graphql/apollo.ts): graphql-ws sends errors as they are,
+  // including a failed statement's message when an event's execution or the replay fails.
+  const mask = maskErrors(opts.log, { production: opts.production });
+  const masked = (errors: readonly GraphQLError[]) => errors.map((e) => mask(e.toJSON(), e));
   wss.on('connection', (socket) => {
     opts.metrics.wsConnections.inc();
     socket.once('close', () => opts.metrics.wsConnections.dec());
@@ -110,6 +115,13 @@ export function createWsServer(opts: WsOptions) {
           variableValues: payload.variables,
           operationName: payload.operationName,
         };
+      },
+      onNext(_ctx, _id, _payload, _args, result) {
+        // Results are shared between subscribers (shared-subscribe.ts): a copy, never the original.
+        return result.errors?.length ? { ...result, errors: masked(result.errors) } : undefined;
+      },
+      onError(_ctx, _id, _payload, errors) {
+        return masked(errors);
       },
       context(ctx): GraphQLContext {
         const socket = ctx.extra.socket;

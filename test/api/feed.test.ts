@@ -204,6 +204,45 @@ describe('identityEvents subscription', () => {
     }
   });
 
+  it('masks an internal failure as INTERNAL_SERVER_ERROR, as over HTTP: no SQL reaches the subscriber', async () => {
+    const identity = `masked-${randomUUID()}`;
+    await postProve(s.url, { notifications: [proveNotification({ identityId: identity })] });
+    const identityId = await identityIdOf(identity);
+    const page = await s.gql<{ events: { edges: { cursor: string }[] } }>(
+      'query ($id: ID!) { events(filter: { identityId: $id }, first: 1) { edges { cursor } } }',
+      { id: identityId },
+    );
+    const cursor = page.body.data?.events.edges[0]?.cursor as string;
+    // A second event, which the feed has read once a live subscriber receives it: a subscription
+    // resuming from the cursor then has it to replay from the table.
+    const live = await subscribe(s.url, await s.token(['events:subscribe']), { filter: { identityId } });
+    await postProve(s.url, { notifications: [proveNotification({ identityId: identity })] });
+    await live.waitFor(1);
+    await live.dispose();
+    // The replay then fails on a missing table.
+    await s.app.db.query('ALTER TABLE identities RENAME TO identities_elsewhere');
+    let sub: Awaited<ReturnType<typeof subscribe>> | undefined;
+    try {
+      sub = await subscribe(s.url, await s.token(['events:subscribe']), {
+        filter: { identityId },
+        after: cursor,
+      });
+      const deadline = Date.now() + 5000;
+      while (sub.errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await s.app.db.query('ALTER TABLE identities_elsewhere RENAME TO identities');
+    }
+    try {
+      assert.ok(sub.errors.length > 0, 'the subscriber is told something failed');
+      const said = JSON.stringify(sub.errors);
+      assert.match(said, /INTERNAL_SERVER_ERROR/);
+      assert.match(said, /Internal server error/);
+      assert.doesNotMatch(said, /identities|relation|does not exist|SELECT/i);
+    } finally {
+      await sub.dispose();
+    }
+  });
+
   describe('auth', () => {
     it('closes the socket with 4403 for a missing or bad token, before any data', async () => {
       const none = await subscribe(s.url, null);
