@@ -4,6 +4,7 @@ import { EventHorizon1763780200000 } from './1763780200000-EventHorizon.js';
 import { LeanerDelivery1763780300000 } from './1763780300000-LeanerDelivery.js';
 import { EventDeliveryLink1763780400000 } from './1763780400000-EventDeliveryLink.js';
 import { BatchIngest1763780500000 } from './1763780500000-BatchIngest.js';
+import { RejectionBudget1763780600000 } from './1763780600000-RejectionBudget.js';
 
 /** Every migration, oldest first. Listed explicitly so no build tool or glob can drop one. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   LeanerDelivery1763780300000,
   EventDeliveryLink1763780400000,
   BatchIngest1763780500000,
+  RejectionBudget1763780600000,
 ];

@@ -52,7 +52,14 @@ describe('migrations', () => {
       );
       assert.deepEqual(
         tables.map((t) => t.table_name),
-        ['identities', 'identity_events', 'prove_token_ids', 'typeorm_migrations', 'webhook_deliveries'],
+        [
+          'identities',
+          'identity_events',
+          'prove_token_ids',
+          'rejection_budget',
+          'typeorm_migrations',
+          'webhook_deliveries',
+        ],
       );
       assert.deepEqual(await migrate(ds), [], 'a second run finds nothing to do');
     } finally {
