@@ -53,6 +53,8 @@ export interface StartOptions {
   database?: Database;
   /** Live events buffered per subscription before a subscriber counts as too far behind. */
   subscriptionBuffer?: number;
+  /** The clock webhook deliveries are received by; tests fix it to keep a minute's rejection budget whole. */
+  now?: () => Date;
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -126,12 +128,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     },
   });
   void spoolLoader.kick(); // deliveries spooled before a restart load now
+  const rejections = createRejectionRecorder(db, metrics, log);
   const ingest = createIngestService({
     store: commits.store,
     spool,
     metrics,
     log,
-    recordRejection: createRejectionRecorder(db, metrics, log),
+    recordRejection: rejections.record,
+    ...(opts.now ? { now: opts.now } : {}),
     onSpooled: () => void spoolLoader.kick(),
     onCommitted: () => notifier.poke(),
   });
@@ -220,6 +224,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         clearInterval(purge);
         await ws.close();
         await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
+        await rejections.settled();
         await spoolLoader.stop();
         await notifier.flush();
         await feed.stop();

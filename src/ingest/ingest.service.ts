@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../http/metrics.js';
 import { buildRecord, type DeliveryRecord, sha256Hex } from './delivery-record.js';
 import type { AuthErrorCode, WebhookProvider } from './providers/provider.js';
-import type { RejectionRecorder } from './rejections.js';
+import type { RecordRejection } from './rejections.js';
 import type { Spool } from './spool.js';
 import type { StoreResult } from './store.js';
 
@@ -23,7 +23,9 @@ export interface IngestDeps {
   spool: Spool;
   metrics: Metrics;
   log: Logger;
-  recordRejection: RejectionRecorder;
+  recordRejection: RecordRejection;
+  /** The clock deliveries are received by (verification, received_at, rejection budgets); tests fix it. */
+  now?: () => Date;
   /** Called after a delivery is spooled, to start loading as soon as PostgreSQL is back. */
   onSpooled: () => void;
   /** Called after events were committed, to wake the change feed. */
@@ -36,6 +38,7 @@ export interface IngestDeps {
  */
 export function createIngestService(deps: IngestDeps) {
   const { metrics, log } = deps;
+  const clock = deps.now ?? (() => new Date());
 
   function refuse(
     provider: WebhookProvider,
@@ -87,7 +90,7 @@ export function createIngestService(deps: IngestDeps) {
     headers: IncomingHttpHeaders,
   ): Promise<IngestOutcome> {
     if (!provider) return { kind: 'not_configured' };
-    const now = new Date();
+    const now = clock();
     const verified = await provider.verify(raw, headers, now);
     if (!verified.ok) return refuse(provider, raw, now, { kind: 'auth_failed', code: verified.code }, null);
     const { correlationId } = verified.delivery;

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { WebhookDeliveryEntity } from '../db/entities/index.js';
 import type { Provider } from '../domain/types.js';
 import type { Metrics } from '../http/metrics.js';
 
@@ -8,41 +7,101 @@ import type { Metrics } from '../http/metrics.js';
 export const REJECTIONS_RECORDED_PER_MINUTE = 100;
 
 /**
+ * Takes one from the provider's budget for the minute ($2) and records the rejection only when one
+ * was left: a single statement, so replicas racing for the last one never record more than the budget
+ * between them (the upsert locks the provider's row; a competing one re-checks its WHERE once it holds
+ * the lock). The budget only moves forward: a replica whose clock lags behind the newest minute any
+ * replica has seen records nothing until it catches up, which errs towards fewer rows, never more.
+ */
+const RECORD_WITHIN_BUDGET = `
+  WITH budget AS (
+    INSERT INTO rejection_budget AS b (provider, window_start, used) VALUES ($1, $2, 1)
+    ON CONFLICT (provider) DO UPDATE
+      SET window_start = excluded.window_start,
+          used = CASE WHEN b.window_start = excluded.window_start THEN b.used + 1 ELSE 1 END
+      WHERE b.window_start < excluded.window_start
+         OR (b.window_start = excluded.window_start AND b.used < $7)
+    RETURNING used
+  )
+  INSERT INTO webhook_deliveries (provider, received_at, outcome, correlation_id, body_sha256)
+  SELECT $1::text, $3::timestamptz, $4::text, $5::text, $6::text WHERE EXISTS (SELECT 1 FROM budget)
+  RETURNING id`;
+
+export interface Rejection {
+  provider: Provider;
+  /** The error code answered. */
+  outcome: string;
+  correlationId: string | null;
+  bodySha256: string | null;
+  /** When the delivery arrived; its minute is the budget it takes from. */
+  now: Date;
+}
+
+/**
  * Records refused deliveries (outcome = the error code answered) without their body, so an operator
- * sees what was rejected and why, while a flood of forgeries cannot fill the database.
- * Per replica, fixed one-minute windows.
+ * sees what was rejected and why, while a flood of forgeries cannot fill the database. Fixed one-minute
+ * windows, one budget per provider shared by every replica (table rejection_budget). Each replica also
+ * counts what it asked for: past the budget, or once the database said it was spent, a forgery costs
+ * no statement at all for the rest of the minute, only a metric.
  */
 export function createRejectionRecorder(db: DataSource, metrics: Metrics, log: Logger) {
-  const windows = new Map<Provider, { start: number; count: number }>();
-  const repo = db.getRepository(WebhookDeliveryEntity);
+  const windows = new Map<Provider, { minute: number; asked: number }>();
+  const inFlight = new Set<Promise<void>>();
 
-  return function record(args: {
-    provider: Provider;
-    outcome: string;
-    correlationId: string | null;
-    bodySha256: string | null;
-    now: Date;
-  }): void {
-    const minute = Math.floor(args.now.getTime() / 60_000);
-    const w = windows.get(args.provider);
-    if (!w || w.start !== minute) windows.set(args.provider, { start: minute, count: 1 });
-    else if (w.count >= REJECTIONS_RECORDED_PER_MINUTE) {
-      metrics.rejectedNotRecorded.inc({ provider: args.provider });
+  function notRecorded(provider: Provider): void {
+    metrics.rejectedNotRecorded.inc({ provider });
+  }
+
+  /** Fire and forget: the refusal is answered at once, and losing this row loses no event. */
+  function record(r: Rejection): void {
+    const minute = Math.floor(r.now.getTime() / 60_000);
+    let w = windows.get(r.provider);
+    if (!w || w.minute !== minute) {
+      w = { minute, asked: 0 };
+      windows.set(r.provider, w);
+    }
+    if (w.asked >= REJECTIONS_RECORDED_PER_MINUTE) {
+      notRecorded(r.provider);
       return;
-    } else w.count++;
-    // Fire and forget: the refusal is answered at once; losing this row loses no event.
-    repo
-      .insert({
-        provider: args.provider,
-        receivedAt: args.now,
-        outcome: args.outcome,
-        correlationId: args.correlationId?.slice(0, 200) ?? null,
-        bodySha256: args.bodySha256,
-      })
-      .catch((err: unknown) =>
-        log.warn({ err, provider: args.provider }, 'could not record a rejected delivery'),
-      );
+    }
+    w.asked++;
+    const window = w;
+    const params = [
+      r.provider,
+      new Date(minute * 60_000),
+      r.now,
+      r.outcome,
+      r.correlationId?.slice(0, 200) ?? null,
+      r.bodySha256,
+      REJECTIONS_RECORDED_PER_MINUTE,
+    ];
+    const done: Promise<void> = db
+      .query<{ id: string }[]>(RECORD_WITHIN_BUDGET, params)
+      .then(
+        (rows) => {
+          if (rows.length > 0) return;
+          // Other replicas spent the budget: stop asking for the rest of this minute.
+          window.asked = REJECTIONS_RECORDED_PER_MINUTE;
+          notRecorded(r.provider);
+        },
+        (err: unknown) =>
+          // Code and message only: TypeORM's QueryFailedError carries the statement's parameters.
+          log.warn(
+            { provider: r.provider, code: (err as { code?: unknown }).code, message: (err as Error).message },
+            'could not record a rejected delivery',
+          ),
+      )
+      .finally(() => inFlight.delete(done));
+    inFlight.add(done);
+  }
+
+  return {
+    record,
+    /** Resolves once every rejection asked for so far is written or given up (before the pool closes). */
+    async settled(): Promise<void> {
+      while (inFlight.size > 0) await Promise.all(inFlight);
+    },
   };
 }
 
-export type RejectionRecorder = ReturnType<typeof createRejectionRecorder>;
+export type RecordRejection = ReturnType<typeof createRejectionRecorder>['record'];
