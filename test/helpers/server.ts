@@ -37,7 +37,13 @@ export interface TestServer {
  * `env` adds or overrides environment variables (the contract's names).
  */
 export async function startTestServer(
-  opts: { env?: Record<string, string>; database?: TestDatabase; subscriptionBuffer?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    database?: TestDatabase;
+    subscriptionBuffer?: number;
+    /** The clock webhook deliveries are received by (src/server.ts StartOptions.now). */
+    now?: () => Date;
+  } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
   // Each server spools into a directory of its own: a spool is drained into whatever database its server uses.
@@ -63,6 +69,7 @@ export async function startTestServer(
   const app = await startServer(config, {
     logger: createLogger(config.logLevel, sink),
     ...(opts.subscriptionBuffer ? { subscriptionBuffer: opts.subscriptionBuffer } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
   });
   const secret = new TextEncoder().encode(opts.env?.AUTH_JWT_SECRET ?? TEST_AUTH_SECRET);
   const server: TestServer = {
