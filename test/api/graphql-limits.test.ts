@@ -190,20 +190,29 @@ describe('GraphQL abuse limits and hardening', () => {
       assert.match(errorsOf(body)[0]!.message, /GET requests only support query operations/);
     });
 
-    it('refuses a simple (CSRF-able) request: text/plain POST, or GET without a preflight header', async () => {
-      const authorization = `Bearer ${await s.token()}`;
+    it('refuses a simple (CSRF-able) request: text/plain POST, or GET, without a token or preflight header', async () => {
       const post = await fetch(`${s.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'text/plain', authorization },
+        headers: { 'content-type': 'text/plain' },
         body: JSON.stringify({ query: '{ __typename }' }),
       });
       assert.equal(post.status, 400);
       assert.match(await post.text(), /Cross-Site Request Forgery/);
-      const get = await fetch(`${s.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
-        headers: { authorization },
-      });
+      const get = await fetch(`${s.url}/graphql?query=${encodeURIComponent('{ __typename }')}`);
       assert.equal(get.status, 400);
       assert.match(await get.text(), /Cross-Site Request Forgery/);
+    });
+
+    it('serves a plain GraphQL-over-HTTP GET that carries its bearer token (a browser preflights those)', async () => {
+      const token = await s.token(['identities:read']);
+      const query = encodeURIComponent('{ identities(first: 1) { edges { cursor } } }');
+      const get = await fetch(`${s.url}/graphql?query=${query}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(get.status, 200);
+      const body = (await get.json()) as GqlBody;
+      assert.equal(body.errors, undefined);
+      assert.ok(Array.isArray((body.data as { identities: { edges: unknown[] } }).identities.edges));
     });
 
     it('answers an unexpected error as INTERNAL_SERVER_ERROR without details, logged with the request id', async () => {
