@@ -1,6 +1,7 @@
 /**
  * US phone numbers only: Prove monitors and notifies for US numbers only (../shared/CONTRACT.md).
- * Accepts 10 digits or +1 and 10 digits, with the usual separators; returns E.164 or null.
+ * Accepts 10 digits or +1 and 10 digits; spaces, dashes, dots and parentheses between them are ignored.
+ * Returns E.164 or null.
  */
 export function normalizeUsPhone(input: string): string | null {
   const trimmed = input.trim();
@@ -10,7 +11,9 @@ export function normalizeUsPhone(input: string): string | null {
   const plus = trimmed.startsWith('+');
   let national: string;
   if (digits.length === 10 && !plus) national = digits;
-  else if (digits.length === 11 && digits.startsWith('1')) national = digits.slice(1);
+  // The contract lists 10 digits or +1 and 10 digits: a bare leading 1 (the NANP trunk prefix,
+  // `12025550123`) is neither, and accepting it would be an extension nobody documented.
+  else if (plus && digits.length === 11 && digits.startsWith('1')) national = digits.slice(1);
   else return null;
   // NANP area codes start with 2-9. The exchange is not checked: Prove's own sandbox numbers
   // (e.g. 2001004031, provider-docs/prove-identity-manager.txt) have exchanges starting with 1.

@@ -27,6 +27,13 @@ describe('normalizeUsPhone', () => {
       assert.equal(normalizeUsPhone(bad), null, bad);
     }
   });
+
+  it('refuses 11 digits starting with 1 without the +: the contract lists 10 digits or +1 and 10', () => {
+    for (const bad of ['12025550123', '1 202 555 0123', '1-202-555-0123', '1 (202) 555-0123']) {
+      assert.equal(normalizeUsPhone(bad), null, bad);
+    }
+    assert.equal(normalizeUsPhone('+1-202-555-0123'), '+12025550123');
+  });
 });
 
 describe('maskPhone', () => {
