@@ -3,7 +3,7 @@
  * valid request is, and what to do with one given the identities already stored. The service
  * (src/enrollment/enrollment.service.ts) runs them before calling any provider and again under its lock.
  */
-import { normalizeUsPhone } from './phone.js';
+import { parseUsPhone } from './phone.js';
 import { type MonitoringStatus, PROVIDERS, type Provider } from './types.js';
 
 /** Contract: batch enrollment takes 1 to 100 identities. */
@@ -46,6 +46,9 @@ export interface EnrollmentRequest {
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: EnrollFailure };
 
 export const US_PHONE_HINT = 'a US number: 10 digits, or +1 and 10 digits (e.g. +12025550123)';
+/** For a well-formed +1 number whose area code belongs to Canada or another NANP member (src/domain/phone.ts). */
+export const NOT_US_PHONE =
+  'phoneNumber is not a US number: its area code belongs to Canada or another country sharing +1 (Prove monitors US numbers only)';
 
 // C0, DEL, C1, and the Unicode line/paragraph separators: nothing an id needs, everything a log line fears.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
@@ -90,10 +93,12 @@ export function parseEnrollInput(input: EnrollInput): Parsed<EnrollmentRequest> 
 
   let phoneNumber: string | null = null;
   if (input.phoneNumber !== null && input.phoneNumber !== undefined) {
-    phoneNumber = normalizeUsPhone(input.phoneNumber);
-    if (phoneNumber === null) {
-      return { ok: false, error: failure('INVALID_PHONE_NUMBER', `phoneNumber must be ${US_PHONE_HINT}`) };
+    const parsed = parseUsPhone(input.phoneNumber);
+    if (!parsed.ok) {
+      const message = parsed.problem === 'NOT_US' ? NOT_US_PHONE : `phoneNumber must be ${US_PHONE_HINT}`;
+      return { ok: false, error: failure('INVALID_PHONE_NUMBER', message) };
     }
+    phoneNumber = parsed.e164;
   }
 
   if (provider === 'PROVE') {

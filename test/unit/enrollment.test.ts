@@ -40,6 +40,17 @@ describe('parseEnrollInput', () => {
     assert.equal(codeOf({ phoneNumber: '2025550123', providerIdentityId: 'p' }), 'BAD_USER_INPUT');
   });
 
+  it('says a Canadian number is not a US number, without echoing it', () => {
+    const parsed = parseEnrollInput({ phoneNumber: '+1 416 555 0123' });
+    assert.equal(parsed.ok, false);
+    if (parsed.ok) return;
+    assert.equal(parsed.error.code, 'INVALID_PHONE_NUMBER');
+    assert.match(parsed.error.message, /^phoneNumber is not a US number: .*Canada/);
+    assert.doesNotMatch(parsed.error.message, /416|0123/);
+    const malformed = parseEnrollInput({ phoneNumber: '12025550123' });
+    assert.match(malformed.ok ? '' : malformed.error.message, /^phoneNumber must be a US number: 10 digits/);
+  });
+
   it('needs providerIdentityId for PASSBASE and VOVE, and validates a phone number given to them', () => {
     assert.equal(codeOf({ provider: 'PASSBASE' }), 'BAD_USER_INPUT');
     assert.equal(codeOf({ provider: 'VOVE', providerIdentityId: '  ' }), 'BAD_USER_INPUT');
