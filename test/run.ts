@@ -17,10 +17,12 @@ export const TEMPLATE_DB = 'app_template';
 
 async function testFiles(dir: string, filter: string[]): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  // Filters match the path below the test directory: the checkout's own path (a worktree named
+  // wt-phone-us, say) must not match `phone` and run every file.
   return entries
     .filter((e) => e.isFile() && e.name.endsWith('.test.js'))
     .map((e) => path.join(e.parentPath, e.name))
-    .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+    .filter((f) => filter.length === 0 || filter.some((s) => path.relative(dir, f).includes(s)))
     .sort();
 }
 
