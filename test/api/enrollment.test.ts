@@ -210,6 +210,7 @@ describe('enrollment mutations (sandbox mode: no Prove credentials)', () => {
       ['a non-US E.164 number', '+442071838750'],
       ['a US-length number with country code 44', '+44 202 555 0123'],
       ['an area code starting with 1', '1025550123'],
+      ['11 digits with a leading 1 but no +', '12025550123'],
       ['empty', ''],
       ['blank', '   '],
       ['SQL-looking text', "2025550123'); DROP TABLE identities; --"],
@@ -222,6 +223,15 @@ describe('enrollment mutations (sandbox mode: no Prove credentials)', () => {
         assert.equal(await identityCount(), 0);
       });
     }
+
+    it('refuses a Canadian number with INVALID_PHONE_NUMBER saying it is not a US number, and stores nothing', async () => {
+      const res = await enroll(s.gql, { phoneNumber: '+1 416 555 0123', clientCustomerId: 'c-toronto' });
+      assert.equal(codeOf(res), 'INVALID_PHONE_NUMBER');
+      assert.match(res.body.errors?.[0]?.message ?? '', /^phoneNumber is not a US number: .*Canada/);
+      assert.equal(res.body.data, null);
+      assert.equal(await identityCount(), 0);
+      assert.equal(await eventCount(), 0);
+    });
 
     it('refuses a PROVE enrollment without phoneNumber with BAD_USER_INPUT', async () => {
       const res = await enroll(s.gql, { clientCustomerId: 'c' });
