@@ -59,7 +59,8 @@ export type UsPhoneProblem = 'FORMAT' | 'NOT_US';
 export type UsPhone = { ok: true; e164: string } | { ok: false; problem: UsPhoneProblem };
 
 /**
- * Accepts 10 digits or +1 and 10 digits; spaces, dashes, dots and parentheses between them are ignored.
+ * Accepts 10 digits, or +1 (or 1) and 10 digits; spaces, dashes, dots and parentheses between them are
+ * ignored.
  * Returns the number as E.164, or why it is refused.
  */
 export function parseUsPhone(input: string): UsPhone {
@@ -70,9 +71,9 @@ export function parseUsPhone(input: string): UsPhone {
   const plus = trimmed.startsWith('+');
   let national: string;
   if (digits.length === 10 && !plus) national = digits;
-  // The contract lists 10 digits or +1 and 10 digits: a bare leading 1 (the NANP trunk prefix,
-  // `12025550123`) is neither, and accepting it would be an extension nobody documented.
-  else if (plus && digits.length === 11 && digits.startsWith('1')) national = digits.slice(1);
+  // A leading 1 without the + (`1-202-555-0123`) is the NANP trunk prefix, how many US callers write
+  // their number: the same number, unambiguously, so it is read as +1 rather than refused.
+  else if (digits.length === 11 && digits.startsWith('1')) national = digits.slice(1);
   else return { ok: false, problem: 'FORMAT' };
   // NANP area codes start with 2-9. The exchange is not checked: Prove's own sandbox numbers
   // (e.g. 2001004031, provider-docs/prove-identity-manager.txt) have exchanges starting with 1.

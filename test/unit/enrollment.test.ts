@@ -47,7 +47,7 @@ describe('parseEnrollInput', () => {
     assert.equal(parsed.error.code, 'INVALID_PHONE_NUMBER');
     assert.match(parsed.error.message, /^phoneNumber is not a US number: .*Canada/);
     assert.doesNotMatch(parsed.error.message, /416|0123/);
-    const malformed = parseEnrollInput({ phoneNumber: '12025550123' });
+    const malformed = parseEnrollInput({ phoneNumber: '22025550123' });
     assert.match(malformed.ok ? '' : malformed.error.message, /^phoneNumber must be a US number: 10 digits/);
   });
 

@@ -28,11 +28,17 @@ describe('normalizeUsPhone', () => {
     }
   });
 
-  it('refuses 11 digits starting with 1 without the +: the contract lists 10 digits or +1 and 10', () => {
-    for (const bad of ['12025550123', '1 202 555 0123', '1-202-555-0123', '1 (202) 555-0123']) {
-      assert.equal(normalizeUsPhone(bad), null, bad);
+  it('reads a leading 1 without the + as the trunk prefix of the same number', () => {
+    for (const written of [
+      '12025550123',
+      '1 202 555 0123',
+      '1-202-555-0123',
+      '1 (202) 555-0123',
+      '+1-202-555-0123',
+    ]) {
+      assert.equal(normalizeUsPhone(written), '+12025550123', written);
     }
-    assert.equal(normalizeUsPhone('+1-202-555-0123'), '+12025550123');
+    assert.equal(normalizeUsPhone('1 416 555 0123'), null, 'a Canadian number with the trunk prefix');
   });
 });
 
@@ -91,7 +97,7 @@ describe('parseUsPhone', () => {
   });
 
   it('tells a malformed number (FORMAT) from a foreign one', () => {
-    for (const bad of ['', '12025550123', '+14165550123x', '416555012', '+44 20 7183 8750', '1165550123']) {
+    for (const bad of ['', '22025550123', '+14165550123x', '416555012', '+44 20 7183 8750', '1165550123']) {
       assert.deepEqual(parseUsPhone(bad), { ok: false, problem: 'FORMAT' }, bad);
     }
   });
