@@ -86,8 +86,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // While it drains, fastify answers every response with `Connection: close`; the hook below decides
+    // which requests are still served (fastify's own 503 would refuse webhooks and not in the contract's words).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
+  });
+
+  // Draining: a webhook that reaches us on a connection still open is verified and committed as ever
+  // (PostgreSQL is closed only once in-flight requests are done): Prove never retries, so refusing it
+  // would lose it. Anything else is answered 503, as the contract words it, and the client goes elsewhere.
+  let draining = false;
+  app.addHook('onRequest', async (req, reply) => {
+    if (draining && !req.url.startsWith('/webhooks/')) return reply.code(503).send({ error: 'unavailable' });
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -222,6 +232,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     close() {
       closing ??= (async () => {
         clearInterval(purge);
+        draining = true;
         await ws.close();
         await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
         await rejections.settled();

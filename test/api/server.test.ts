@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { proveHeaders, signProve } from '../fixtures/signers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { PROVE_SECRET, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';
 
 describe('server', () => {
   let s: TestServer;
@@ -109,6 +114,78 @@ describe('server start-up failure', () => {
       );
     } finally {
       await first.close();
+    }
+  });
+});
+
+describe('server drain', () => {
+  it('serves a webhook that arrives on an open connection while it drains, answers anything else 503', async () => {
+    const s = await startTestServer({ env: WEBHOOK_ENV });
+    try {
+      const webhook = async (notification: Record<string, unknown>) => {
+        const body = JSON.stringify({ notifications: [notification] });
+        const headers = proveHeaders(await signProve({ secret: PROVE_SECRET, body }));
+        const head = [
+          'POST /webhooks/prove HTTP/1.1',
+          `host: 127.0.0.1:${s.app.port}`,
+          'content-type: application/json',
+          `content-length: ${Buffer.byteLength(body)}`,
+          ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+        ];
+        return `${head.join('\r\n')}\r\n\r\n${body}`;
+      };
+      /** A connection with a request under way: all but its last 10 bytes sent. */
+      const connection = async (request: string) => {
+        const socket = net.connect(s.app.port, '127.0.0.1');
+        await once(socket, 'connect');
+        let answers = '';
+        socket.on('data', (chunk) => {
+          answers += chunk;
+        });
+        const ended = once(socket, 'close');
+        socket.write(request.slice(0, -10));
+        return {
+          /** Sends the rest, then `more` on the same connection; resolves with every answer once it closes. */
+          async finish(more: string) {
+            socket.write(request.slice(-10) + more);
+            await ended;
+            return { answers, statuses: [...answers.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]) };
+          },
+        };
+      };
+      const [first, second, third] = [proveNotification(), proveNotification(), proveNotification()];
+      const one = await connection(await webhook(first));
+      const two = await connection(await webhook(second));
+      await new Promise((r) => setTimeout(r, 100));
+      // Both requests are under way when the server starts to close; the next ones arrive once it has.
+      const closed = s.app.close();
+      await new Promise((r) => setTimeout(r, 100));
+      const [a, b] = await Promise.all([
+        one.finish(await webhook(third)),
+        two.finish(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:${s.app.port}\r\n\r\n`),
+      ]);
+      await closed;
+
+      assert.deepEqual(a.statuses, ['200', '200'], a.answers);
+      assert.match(a.answers, /connection: close/i);
+      assert.deepEqual(b.statuses, ['200', '503'], b.answers);
+      assert.match(b.answers, /\{"error":"unavailable"\}$/);
+      const db = new pg.Client(s.database.url);
+      await db.connect();
+      try {
+        const { rows } = await db.query(
+          'SELECT provider_event_id FROM identity_events WHERE provider_event_id = ANY ($1) ORDER BY provider_event_id COLLATE "C"',
+          [[first.eventId, second.eventId, third.eventId]],
+        );
+        assert.deepEqual(
+          rows.map((r) => r.provider_event_id),
+          [first.eventId, second.eventId, third.eventId].sort(),
+        );
+      } finally {
+        await db.end();
+      }
+    } finally {
+      await s.close();
     }
   });
 });
