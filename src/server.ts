@@ -55,6 +55,8 @@ export interface StartOptions {
   subscriptionBuffer?: number;
   /** The clock webhook deliveries are received by; tests fix it to keep a minute's rejection budget whole. */
   now?: () => Date;
+  /** How long a webhook's commit may take before the delivery is spooled instead (tests shorten it). */
+  commitDeadlineMs?: number;
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -146,6 +148,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     log,
     recordRejection: rejections.record,
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.commitDeadlineMs ? { commitDeadlineMs: opts.commitDeadlineMs } : {}),
     onSpooled: () => void spoolLoader.kick(),
     onCommitted: () => notifier.poke(),
   });

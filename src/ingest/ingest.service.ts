@@ -26,10 +26,40 @@ export interface IngestDeps {
   recordRejection: RecordRejection;
   /** The clock deliveries are received by (verification, received_at, rejection budgets); tests fix it. */
   now?: () => Date;
+  /**
+   * How long a commit may take before the delivery is spooled instead (COMMIT_DEADLINE_MS by default).
+   * A database that hangs (a half-open connection in a failover) errs nothing for minutes.
+   */
+  commitDeadlineMs?: number;
   /** Called after a delivery is spooled, to start loading as soon as PostgreSQL is back. */
   onSpooled: () => void;
   /** Called after events were committed, to wake the change feed. */
   onCommitted: () => void;
+}
+
+/**
+ * A commit that has not answered in this time is taken for a database that hangs rather than refuses:
+ * the delivery is spooled and answered 202 (Prove never retries, and gives up waiting itself). A commit
+ * under the heaviest load measured here takes well under a second (BENCHMARKS.md).
+ */
+export const COMMIT_DEADLINE_MS = 10_000;
+
+class CommitDeadlineExceeded extends Error {
+  override name = 'CommitDeadlineExceeded';
+}
+
+/**
+ * The store's answer, or a CommitDeadlineExceeded once `ms` have passed. The commit itself goes on: if
+ * it lands after all, loading the spooled copy finds its token id or events already stored (replayed,
+ * duplicates), so nothing is stored twice; its failure, if it fails, is only logged.
+ */
+function withinDeadline<T>(commit: Promise<T>, ms: number, log: Logger): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CommitDeadlineExceeded(`no commit within ${ms} ms`)), ms);
+  });
+  commit.catch((err: unknown) => log.debug({ err }, 'a commit failed after its deadline or alongside it'));
+  return Promise.race([commit, deadline]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -67,7 +97,7 @@ export function createIngestService(deps: IngestDeps) {
 
   async function commitOrSpool(record: DeliveryRecord): Promise<StoreResult | 'spooled' | 'unavailable'> {
     try {
-      return await deps.store(record);
+      return await withinDeadline(deps.store(record), deps.commitDeadlineMs ?? COMMIT_DEADLINE_MS, log);
     } catch (err) {
       log.warn(
         { err, provider: record.delivery.provider },

@@ -6,7 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createDataSource, migrate } from '../../src/db/data-source.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { postPassbase, postProve, postVove, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';
 
 /** This test stops PostgreSQL under a running server, so it has a cluster of its own. */
@@ -100,5 +102,61 @@ describe('the spool keeps verified deliveries while PostgreSQL is down', () => {
     assert.equal((await fetch(`${s.url}/readyz`)).status, 200);
     const res = await postProve(s.url, { notifications: [proveNotification()] });
     assert.equal(res.status, 200, 'direct ingestion resumes');
+  });
+});
+
+describe('a database that hangs instead of refusing', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let s: TestServer;
+  before(async () => {
+    db = await createTestDatabase();
+    const url = new URL(db.url);
+    proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    url.port = String(proxy.port);
+    s = await startTestServer({
+      env: WEBHOOK_ENV,
+      database: { ...db, url: url.toString() },
+      commitDeadlineMs: 300,
+    });
+  });
+  after(async () => {
+    proxy.thaw();
+    await s.close();
+    await proxy.close();
+    await db.drop();
+  });
+
+  it('spools a delivery whose commit does not answer in time (202), and stores it once when it answers', async () => {
+    assert.equal((await postProve(s.url, { notifications: [proveNotification()] })).status, 200);
+    proxy.freeze();
+    const held = proveNotification();
+    const started = Date.now();
+    const res = await postProve(s.url, { notifications: [held] });
+    assert.deepEqual([res.status, res.body], [202, { spooled: true }]);
+    assert.ok(Date.now() - started < 5000, 'answered at the deadline, not when TCP gives up');
+    // The stalled commit and the spooled copy both reach PostgreSQL once it answers: one stores the
+    // event, the other finds its token id taken.
+    proxy.thaw();
+    const client = new pg.Client(db.url);
+    await client.connect();
+    try {
+      const count = async () =>
+        Number(
+          (
+            await client.query('SELECT count(*) AS n FROM identity_events WHERE provider_event_id = $1', [
+              held.eventId,
+            ])
+          ).rows[0].n,
+        );
+      const spooled = async () => (await readdir(s.spoolDir)).filter((n) => n.endsWith('.json'));
+      for (let i = 0; i < 100 && ((await count()) === 0 || (await spooled()).length > 0); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await count(), 1, 'stored exactly once');
+      assert.deepEqual(await spooled(), [], 'spool emptied');
+    } finally {
+      await client.end();
+    }
+    assert.equal((await postProve(s.url, { notifications: [proveNotification()] })).status, 200);
   });
 });

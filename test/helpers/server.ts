@@ -43,6 +43,8 @@ export async function startTestServer(
     subscriptionBuffer?: number;
     /** The clock webhook deliveries are received by (src/server.ts StartOptions.now). */
     now?: () => Date;
+    /** How long a webhook's commit may take before it is spooled (src/server.ts StartOptions). */
+    commitDeadlineMs?: number;
   } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
@@ -70,6 +72,7 @@ export async function startTestServer(
     logger: createLogger(config.logLevel, sink),
     ...(opts.subscriptionBuffer ? { subscriptionBuffer: opts.subscriptionBuffer } : {}),
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.commitDeadlineMs ? { commitDeadlineMs: opts.commitDeadlineMs } : {}),
   });
   const secret = new TextEncoder().encode(opts.env?.AUTH_JWT_SECRET ?? TEST_AUTH_SECRET);
   const server: TestServer = {
