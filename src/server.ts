@@ -218,7 +218,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await spoolLoader.stop();
     await feed.stop();
     if (!opts.database) await database.close();
-    throw err;
+    // One line naming the variables (contract, Configuration): "getaddrinfo ENOTFOUND x" alone does not.
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot listen on HOST=${config.host} PORT=${config.port}: ${reason}`, { cause: err });
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -110,7 +110,9 @@ describe('server start-up failure', () => {
     try {
       await assert.rejects(
         startTestServer({ env: { PORT: String(first.app.port) }, database: first.database }),
-        /EADDRINUSE|address already in use/,
+        new RegExp(
+          `^Error: cannot listen on HOST=127\\.0\\.0\\.1 PORT=${first.app.port}: .*(EADDRINUSE|address already in use)`,
+        ),
       );
     } finally {
       await first.close();
