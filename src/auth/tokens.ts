@@ -30,6 +30,16 @@ function describe(err: unknown): string {
   if (err instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature is invalid';
   if (err instanceof errors.JWKSNoMatchingKey) return 'no key matches the token';
+  // The key set could not be had (down, slow, not 200, not a JWKS): an outage of the identity provider,
+  // not a bad token, and the caller should hear so. A failed fetch is a TypeError, not a JOSEError;
+  // a non-200 answer is jose's generic JOSEError.
+  if (
+    err instanceof errors.JWKSTimeout ||
+    err instanceof errors.JWKSInvalid ||
+    !(err instanceof errors.JOSEError) ||
+    err.code === errors.JOSEError.code
+  )
+    return 'the signing keys could not be fetched; try again later';
   return 'token is malformed or cannot be verified';
 }
 

@@ -209,6 +209,22 @@ describe('API tokens from a JWKS URL without AUTH_ISSUER or AUTH_AUDIENCE', () =
   });
 });
 
+describe('API tokens from a JWKS URL that does not answer', () => {
+  it('refuses them saying the signing keys could not be fetched, not that the token is bad', async () => {
+    const key = await makeKey('RS256', 'rsa-gone');
+    const jwks = await startFakeJwks([key]);
+    await jwks.close(); // nothing listens there any more
+    const s = await startTestServer({ env: { AUTH_JWT_SECRET: '', AUTH_JWKS_URL: jwks.url } });
+    try {
+      await assertRefused(s, await signWith(key, good()), /signing keys could not be fetched/);
+      // A malformed token is still told apart: it never needs the keys.
+      await assertRefused(s, 'not.a.token', /malformed/);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('HS256 API tokens with AUTH_ISSUER and AUTH_AUDIENCE', () => {
   let s: TestServer;
   before(async () => {
