@@ -204,6 +204,35 @@ describe('identityEvents subscription', () => {
     }
   });
 
+  it('carries the events of deactivateIdentity and reactivateIdentity like any other', async () => {
+    const sub = await subscribe(s.url, await s.token(['events:subscribe']), {
+      filter: { types: ['DEACTIVATED', 'REACTIVATED'] },
+    });
+    try {
+      const enrolled = await s.gql<{ enrollIdentity: { id: string } }>(
+        'mutation { enrollIdentity(input: { phoneNumber: "2025550177", clientCustomerId: "feed-lifecycle" }) { id } }',
+      );
+      const id = enrolled.body.data?.enrollIdentity.id as string;
+      assert.ok(id, JSON.stringify(enrolled.body));
+      const off = await s.gql('mutation ($id: ID!) { deactivateIdentity(id: $id) { status } }', { id });
+      assert.deepEqual(off.body, { data: { deactivateIdentity: { status: 'DEACTIVATED' } } });
+      const on = await s.gql('mutation ($id: ID!) { reactivateIdentity(id: $id) { status } }', { id });
+      assert.deepEqual(on.body, { data: { reactivateIdentity: { status: 'ACTIVE' } } });
+      const events = await sub.waitFor(2);
+      assert.deepEqual(
+        // The identity is read with the events, so its state may already be the later one: not compared.
+        events.map((e) => [e.type, e.provider, e.identity.id]),
+        [
+          ['DEACTIVATED', 'PROVE', id],
+          ['REACTIVATED', 'PROVE', id],
+        ],
+      );
+      assert.deepEqual(sub.errors, []);
+    } finally {
+      await sub.dispose();
+    }
+  });
+
   it('masks an internal failure as INTERNAL_SERVER_ERROR, as over HTTP: no SQL reaches the subscriber', async () => {
     const identity = `masked-${randomUUID()}`;
     await postProve(s.url, { notifications: [proveNotification({ identityId: identity })] });
