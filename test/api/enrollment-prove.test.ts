@@ -178,6 +178,25 @@ describe('enrollment mutations with Prove credentials (fake Prove on loopback)',
     }
   });
 
+  it('batch: 100 items, the most allowed, go to Prove in one call and are all enrolled with its ids', async () => {
+    const items = Array.from({ length: 100 }, (_, i) => ({
+      phoneNumber: `20255${String(i).padStart(5, '0')}`,
+      clientCustomerId: `full-${i}`,
+    }));
+    const res = await batchEnroll(s.gql, items);
+    assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+    const payload = res.body.data!.batchEnrollIdentities;
+    assert.deepEqual([payload.enrolledCount, payload.failedCount], [100, 0]);
+    assert.deepEqual(
+      apiCalls().map((r) => [r.path, r.body]),
+      [['/v3/identity/batch', { items }]],
+    );
+    const ids = payload.results.map((r) => r.identity?.providerIdentityId);
+    assert.equal(new Set(ids).size, 100);
+    for (const id of ids) assert.ok(fake.identities.has(id as string));
+    assert.equal(await identityCount(), 100);
+  });
+
   it('batch: a failed Prove call fails every PROVE item with PROVIDER_UNAVAILABLE; the call still answers', async () => {
     fake.failNext(1, 500);
     const res = await batchEnroll(s.gql, [
