@@ -23,6 +23,8 @@ export interface Config {
   logLevel: string;
   /** How long a GraphQL response may be served from the cache at most; 0: no cache (docs/adr/0008). */
   graphqlCacheTtlMs: number;
+  /** Delivery records (webhookDeliveries) older than this are deleted; null keeps them all. */
+  deliveryRetentionDays: number | null;
   /** Unset: an embedded PostgreSQL under dataDir/pg. */
   databaseUrl: string | null;
   dataDir: string;
@@ -58,11 +60,12 @@ function parsePort(env: Env): number {
   return Number(raw);
 }
 
-function parseMillis(env: Env, name: string, fallback: number, max: number): number {
+/** A whole number of `unit` within [min, max], or null when unset. */
+function parseWhole(env: Env, name: string, unit: string, min: number, max: number): number | null {
   const raw = read(env, name);
-  if (raw === null) return fallback;
-  if (!/^\d{1,9}$/.test(raw.trim()) || Number(raw) > max) {
-    fail(name, `must be a whole number of milliseconds from 0 to ${max}, got ${JSON.stringify(raw)}`);
+  if (raw === null) return null;
+  if (!/^\d{1,9}$/.test(raw.trim()) || Number(raw) < min || Number(raw) > max) {
+    fail(name, `must be a whole number of ${unit} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return Number(raw);
 }
@@ -180,7 +183,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     host,
     production,
     logLevel,
-    graphqlCacheTtlMs: parseMillis(env, 'GRAPHQL_CACHE_TTL_MS', 1000, 60_000),
+    graphqlCacheTtlMs: parseWhole(env, 'GRAPHQL_CACHE_TTL_MS', 'milliseconds', 0, 60_000) ?? 1000,
+    deliveryRetentionDays: parseWhole(env, 'WEBHOOK_DELIVERY_RETENTION_DAYS', 'days', 1, 36_500),
     databaseUrl: databaseUrl === null ? null : databaseUrl.toString(),
     dataDir,
     spoolDir,

@@ -28,7 +28,7 @@ import { createProviders } from './ingest/providers/index.js';
 import { createRejectionRecorder } from './ingest/rejections.js';
 import { Spool } from './ingest/spool.js';
 import { startSpoolLoader } from './ingest/spool-loader.js';
-import { purgeExpiredTokenIds, storeBatch } from './ingest/store.js';
+import { purgeExpiredTokenIds, purgeOldDeliveries, storeBatch } from './ingest/store.js';
 import { registerWebhookRoutes } from './ingest/webhook.routes.js';
 
 /** Webhook bodies are capped at 1 MiB (contract: larger answers 413). */
@@ -174,13 +174,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const enrollment = createEnrollmentService({ db, gateway, notifier, log });
   const services: Services = { db, notifier, feed, gateway, enrollment };
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
-  const purge = setInterval(
-    () =>
-      purgeExpiredTokenIds(db).catch((err: unknown) =>
-        log.warn({ err }, 'could not purge expired token ids'),
-      ),
-    5 * 60_000,
-  );
+  let purgingDeliveries = false;
+  const purge = setInterval(() => {
+    purgeExpiredTokenIds(db).catch((err: unknown) => log.warn({ err }, 'could not purge expired token ids'));
+    const days = config.deliveryRetentionDays;
+    // A first purge of a large table may outlast the interval: never two at once.
+    if (days === null || purgingDeliveries) return;
+    purgingDeliveries = true;
+    purgeOldDeliveries(db, days)
+      .then(
+        (n) => n > 0 && log.info({ deleted: n, days }, 'purged old delivery records'),
+        (err: unknown) => log.warn({ err }, 'could not purge old delivery records'),
+      )
+      .finally(() => {
+        purgingDeliveries = false;
+      });
+  }, 5 * 60_000);
   purge.unref();
 
   const apollo = createApollo({ schema, app, log, metrics, production: config.production, responseCache });

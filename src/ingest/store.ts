@@ -75,3 +75,29 @@ export function isTransientDbError(err: unknown): boolean {
 export async function purgeExpiredTokenIds(db: DataSource): Promise<void> {
   await db.query('DELETE FROM prove_token_ids WHERE expires_at < now()');
 }
+
+/**
+ * Deletes delivery records received more than `days` ago (WEBHOOK_DELIVERY_RETENTION_DAYS), `batch` at a
+ * time, each batch its own short transaction, so a first purge of a large table holds no long locks and
+ * no long transaction (which would hold back the change feed's horizon). Events are kept: they are the
+ * identities' history, and their delivery_id has no foreign key (migration EventDeliveryLink); it then
+ * names a delivery no longer listed. Returns how many records went.
+ */
+export async function purgeOldDeliveries(db: DataSource, days: number, batch = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    // Counted by a SELECT: for a bare DELETE, TypeORM answers [rows, rowCount] instead of the rows.
+    const [row] = (await db.query(
+      `WITH gone AS (
+         DELETE FROM webhook_deliveries WHERE id IN (
+           SELECT id FROM webhook_deliveries WHERE received_at < now() - make_interval(days => $1) LIMIT $2
+         ) RETURNING 1
+       )
+       SELECT count(*)::int AS n FROM gone`,
+      [days, batch],
+    )) as { n: number }[];
+    const deleted = row?.n ?? 0;
+    total += deleted;
+    if (deleted < batch) return total;
+  }
+}

@@ -46,6 +46,17 @@ describe('config', () => {
     }
   });
 
+  it('keeps delivery records for good by default; WEBHOOK_DELIVERY_RETENTION_DAYS bounds them, named when bad', () => {
+    assert.equal(loadConfig({}, '/srv/app').deliveryRetentionDays, null);
+    assert.equal(loadConfig({ WEBHOOK_DELIVERY_RETENTION_DAYS: '30' }, '/srv/app').deliveryRetentionDays, 30);
+    for (const bad of ['0', '-3', '7.5', 'month', '36501']) {
+      assert.match(
+        errorOf({ WEBHOOK_DELIVERY_RETENTION_DAYS: bad }),
+        /^WEBHOOK_DELIVERY_RETENTION_DAYS: must be a whole number of days from 1 to 36500/,
+      );
+    }
+  });
+
   it('names DATABASE_URL when it is malformed, without echoing it', () => {
     const msg = errorOf({ DATABASE_URL: 'not a url with secret-password' });
     assert.match(msg, /^DATABASE_URL: /);
