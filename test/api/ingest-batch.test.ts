@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
-import { createDataSource } from '../../src/db/data-source.js';
 import { EVENT_TYPES, type EventType, type NormalizedEvent } from '../../src/domain/types.js';
 import { createCommitQueue } from '../../src/ingest/commit-queue.js';
 import { type DeliveryRecord, toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { type StoreResult, storeBatch } from '../../src/ingest/store.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
 import { foldedState, storedState } from '../helpers/policy.js';
 import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';
 
@@ -46,17 +45,13 @@ function delivery(events: NormalizedEvent[], jti: string | null): DeliveryRecord
 type Stored = Extract<StoreResult, { replayed: false }>;
 
 describe('ingest_batch(): many deliveries in one transaction, each as if it had come alone', () => {
-  let db: TestDatabase;
+  let t: TestDataSource;
   let ds: DataSource;
   before(async () => {
-    db = await createTestDatabase();
-    ds = createDataSource({ url: db.url, poolSize: 4 });
-    await ds.initialize();
+    t = await openTestDataSource(4);
+    ds = t.ds;
   });
-  after(async () => {
-    await ds.destroy();
-    await db.drop();
-  });
+  after(() => t.close());
 
   const state = (identity: string) => storedState(ds, identity);
   const folded = (identity: string) => foldedState(ds, identity);

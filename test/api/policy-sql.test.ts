@@ -6,22 +6,18 @@ import { effectOf, foldEvents, type OrderedEffect } from '../../src/domain/ident
 import type { NormalizedEvent } from '../../src/domain/types.js';
 import { EVENT_TYPES, type EventType } from '../../src/domain/types.js';
 import { toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
 import { foldedState, storedState } from '../helpers/policy.js';
 import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';
 
 describe('derive_identity_state() agrees with the policy fold', () => {
-  let db: TestDatabase;
+  let t: TestDataSource;
   let ds: DataSource;
   before(async () => {
-    db = await createTestDatabase();
-    ds = createDataSource({ url: db.url, poolSize: 2 });
-    await ds.initialize();
+    t = await openTestDataSource();
+    ds = t.ds;
   });
-  after(async () => {
-    await ds.destroy();
-    await db.drop();
-  });
+  after(() => t.close());
 
   it('on 300 random event histories, applied in random arrival order', async () => {
     for (let seed = 1; seed <= 300; seed++) {
@@ -114,7 +110,7 @@ describe('derive_identity_state() agrees with the policy fold', () => {
   });
 
   it('with deliveries for the same identities committed concurrently from 8 connections', async () => {
-    const big = createDataSource({ url: db.url, poolSize: 8 });
+    const big = createDataSource({ url: t.db.url, poolSize: 8 });
     await big.initialize();
     try {
       const work = Array.from({ length: 40 }, (_, k) =>

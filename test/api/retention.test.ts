@@ -2,22 +2,17 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
-import { createDataSource } from '../../src/db/data-source.js';
 import { purgeOldDeliveries } from '../../src/ingest/store.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
 
 describe('delivery record retention (WEBHOOK_DELIVERY_RETENTION_DAYS)', () => {
-  let db: TestDatabase;
+  let t: TestDataSource;
   let ds: DataSource;
   before(async () => {
-    db = await createTestDatabase();
-    ds = createDataSource({ url: db.url, poolSize: 2 });
-    await ds.initialize();
+    t = await openTestDataSource();
+    ds = t.ds;
   });
-  after(async () => {
-    await ds.destroy();
-    await db.drop();
-  });
+  after(() => t.close());
 
   /** A delivery record received `daysAgo` days ago, with one event of it; returns its id. */
   async function delivery(daysAgo: number): Promise<string> {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { DataSource } from 'typeorm';
+import { createDataSource } from '../../src/db/data-source.js';
 
 const TEMPLATE_DB = 'app_template';
 
@@ -45,5 +47,27 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
     name,
     url: urlFor(name),
     drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+export interface TestDataSource {
+  db: TestDatabase;
+  ds: DataSource;
+  /** Closes the DataSource, then drops the database. */
+  close(): Promise<void>;
+}
+
+/** A fresh migrated database with a TypeORM DataSource on it, for tests that talk SQL without a server. */
+export async function openTestDataSource(poolSize = 2): Promise<TestDataSource> {
+  const db = await createTestDatabase();
+  const ds = createDataSource({ url: db.url, poolSize });
+  await ds.initialize();
+  return {
+    db,
+    ds,
+    async close() {
+      await ds.destroy();
+      await db.drop();
+    },
   };
 }
