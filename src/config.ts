@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { type DevSecrets, DevSecretsError, loadOrCreateDevSecrets } from './dev-secrets.js';
 
 /**
  * The only reader of process.env. Every variable of ../shared/CONTRACT.md is parsed here once,
@@ -13,12 +15,28 @@ export class ConfigError extends Error {
 export type AuthConfig =
   | { kind: 'secret'; secret: Uint8Array; issuer: string | null; audience: string | null }
   | { kind: 'jwks'; jwksUrl: URL; issuer: string | null; audience: string | null }
-  /** No auth configured outside production: a random secret, and a printed admin token. */
+  /** No auth configured outside production: the development secret (or a random one), and a printed admin token. */
   | { kind: 'dev'; secret: Uint8Array; issuer: null; audience: null };
+
+export const NODE_ENVS = ['development', 'production', 'test'] as const;
+export type NodeEnv = (typeof NODE_ENVS)[number];
+
+/** Where a secret came from, for the start-up summary: the environment, or `.data/dev-secrets.json`. */
+export type SecretSource = 'env' | 'dev-secrets';
+
+/** What start-up reports of each secret; null: not configured. */
+export interface SecretSources {
+  /** `random`: test runs without a secret get a throwaway one, never written anywhere. */
+  auth: SecretSource | 'jwks' | 'random';
+  prove: SecretSource | null;
+  vove: SecretSource | null;
+  passbase: SecretSource | null;
+}
 
 export interface Config {
   port: number;
   host: string;
+  nodeEnv: NodeEnv;
   production: boolean;
   logLevel: string;
   /** How long a GraphQL response may be served from the cache at most; 0: no cache (docs/adr/0008). */
@@ -36,7 +54,16 @@ export interface Config {
     passbaseAllowUnencrypted: boolean;
   };
   auth: AuthConfig;
+  secretSources: SecretSources;
   prove: { clientId: string; clientSecret: string; env: string } | null;
+}
+
+export interface LoadConfigOptions {
+  /**
+   * Development secrets for whatever the environment leaves unset (src/dev-secrets.ts); called only in
+   * development, and only when something is missing. Without it, development behaves as tests do.
+   */
+  devSecrets?: (dataDir: string) => DevSecrets;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -102,8 +129,7 @@ function parseUrl(env: Env, name: string, protocols: readonly string[]): URL | n
  * Passbase documents the key as a 32-byte string used as is; dashboards and secret stores also hand
  * keys out as 64 hex digits or base64, so those encodings of 32 bytes are accepted too.
  */
-function parsePassbaseKey(env: Env): Buffer | null {
-  const raw = read(env, 'PASSBASE_WEBHOOK_SECRET');
+function parsePassbaseKey(raw: string | null): Buffer | null {
   if (raw === null) return null;
   const utf8 = Buffer.from(raw, 'utf8');
   if (utf8.length === 32) return utf8;
@@ -118,8 +144,7 @@ function parsePassbaseKey(env: Env): Buffer | null {
   );
 }
 
-function parseVoveSecret(env: Env): string | null {
-  const raw = read(env, 'VOVE_WEBHOOK_SECRET');
+function parseVoveSecret(raw: string | null): string | null {
   if (raw === null) return null;
   const body = raw.trim().replace(/^whsec_/, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body) || Buffer.from(body, 'base64').length < 16) {
@@ -128,7 +153,7 @@ function parseVoveSecret(env: Env): string | null {
   return raw.trim();
 }
 
-function parseAuth(env: Env, production: boolean): AuthConfig {
+function parseAuth(env: Env, production: boolean, devSecret: (() => string) | null): AuthConfig {
   const secret = read(env, 'AUTH_JWT_SECRET');
   const jwksUrl = parseUrl(env, 'AUTH_JWKS_URL', ['https:', 'http:']);
   const issuer = read(env, 'AUTH_ISSUER');
@@ -146,7 +171,8 @@ function parseAuth(env: Env, production: boolean): AuthConfig {
   if (production) {
     fail('AUTH_JWT_SECRET', 'NODE_ENV=production requires API auth: set AUTH_JWT_SECRET or AUTH_JWKS_URL');
   }
-  return { kind: 'dev', secret: new Uint8Array(randomBytes(32)), issuer: null, audience: null };
+  const dev = devSecret ? new TextEncoder().encode(devSecret()) : new Uint8Array(randomBytes(32));
+  return { kind: 'dev', secret: dev, issuer: null, audience: null };
 }
 
 function parseProve(env: Env): Config['prove'] {
@@ -162,9 +188,21 @@ function parseProve(env: Env): Config['prove'] {
   return { clientId, clientSecret, env: proveEnv };
 }
 
+function parseNodeEnv(env: Env): NodeEnv {
+  const raw = (read(env, 'NODE_ENV') ?? 'development').trim();
+  if (!(NODE_ENVS as readonly string[]).includes(raw)) {
+    fail('NODE_ENV', `must be one of ${NODE_ENVS.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  return raw as NodeEnv;
+}
+
 /** Parses the environment; throws ConfigError naming the first bad variable. */
-export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
-  const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
+export function loadConfig(
+  env: Env = process.env,
+  cwd = process.cwd(),
+  opts: LoadConfigOptions = {},
+): Config {
+  const nodeEnv = parseNodeEnv(env);
   const production = nodeEnv === 'production';
   const port = parsePort(env);
   const host = read(env, 'HOST')?.trim() ?? (production ? '0.0.0.0' : '127.0.0.1');
@@ -178,9 +216,40 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       `must be one of fatal, error, warn, info, debug, trace, silent, got ${JSON.stringify(logLevel)}`,
     );
   }
+  // Read at most once, and only when development leaves a secret unset.
+  let dev: DevSecrets | null = null;
+  const devSecret =
+    nodeEnv === 'development' && opts.devSecrets
+      ? (key: keyof DevSecrets) => {
+          try {
+            dev ??= (opts.devSecrets as (dataDir: string) => DevSecrets)(dataDir);
+          } catch (err) {
+            if (err instanceof DevSecretsError) throw new ConfigError(err.message);
+            throw err;
+          }
+          return dev[key];
+        }
+      : null;
+  /** A webhook secret from the environment, else the development one; and where it came from. */
+  const webhookSecret = (name: string, key: keyof DevSecrets): [string | null, SecretSource | null] => {
+    const fromEnv = read(env, name);
+    if (fromEnv !== null) return [fromEnv, 'env'];
+    return devSecret ? [devSecret(key), 'dev-secrets'] : [null, null];
+  };
+  const [proveSecret, proveSource] = webhookSecret('PROVE_WEBHOOK_SECRET', 'proveWebhookSecret');
+  const [voveRaw, voveSource] = webhookSecret('VOVE_WEBHOOK_SECRET', 'voveWebhookSecret');
+  const [passbaseRaw, passbaseSource] = webhookSecret('PASSBASE_WEBHOOK_SECRET', 'passbaseWebhookSecret');
+  const auth = parseAuth(env, production, devSecret && (() => devSecret('authJwtSecret')));
+  if (production && databaseUrl === null) {
+    fail(
+      'DATABASE_URL',
+      'NODE_ENV=production requires DATABASE_URL (the embedded PostgreSQL is for development)',
+    );
+  }
   return {
     port,
     host,
+    nodeEnv,
     production,
     logLevel,
     graphqlCacheTtlMs: parseWhole(env, 'GRAPHQL_CACHE_TTL_MS', 'milliseconds', 0, 60_000) ?? 1000,
@@ -189,12 +258,36 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     dataDir,
     spoolDir,
     webhooks: {
-      proveSecret: read(env, 'PROVE_WEBHOOK_SECRET'),
-      voveSecret: parseVoveSecret(env),
-      passbaseKey: parsePassbaseKey(env),
+      proveSecret,
+      voveSecret: parseVoveSecret(voveRaw),
+      passbaseKey: parsePassbaseKey(passbaseRaw),
       passbaseAllowUnencrypted: parseBool(env, 'PASSBASE_ALLOW_UNENCRYPTED'),
     },
-    auth: parseAuth(env, production),
+    auth,
+    secretSources: {
+      auth:
+        auth.kind === 'jwks' ? 'jwks' : auth.kind === 'secret' ? 'env' : devSecret ? 'dev-secrets' : 'random',
+      prove: proveSource,
+      vove: voveSource,
+      passbase: passbaseSource,
+    },
     prove: parseProve(env),
   };
+}
+
+/**
+ * The configuration of this process, as `npm start` and every script read it: a `.env` file in the
+ * working directory when there is one (variables already in the environment win), then the
+ * environment, with development secrets for whatever development leaves unset.
+ */
+export function loadProcessConfig(cwd = process.cwd()): Config {
+  const envFile = path.join(cwd, '.env');
+  if (existsSync(envFile)) {
+    try {
+      process.loadEnvFile(envFile);
+    } catch (err) {
+      throw new ConfigError(`${envFile}: cannot be read (${(err as Error).message})`);
+    }
+  }
+  return loadConfig(process.env, cwd, { devSecrets: loadOrCreateDevSecrets });
 }

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadProcessConfig } from './config.js';
 import { createLogger } from './http/logger.js';
 import { startServer } from './server.js';
 
@@ -6,9 +6,9 @@ import { startServer } from './server.js';
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+  let config: ReturnType<typeof loadProcessConfig>;
   try {
-    config = loadConfig();
+    config = loadProcessConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`configuration error: ${err.message}\n`);
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   log.info({ url: app.url }, 'server listening');
   if (app.devToken) {
     process.stdout.write(
-      `\nDevelopment admin token (all scopes; a new one each start, because no AUTH_JWT_SECRET or AUTH_JWKS_URL is set):\n\n${app.devToken}\n\n` +
+      `\nDevelopment admin token (all scopes; signed with the development secret in .data/dev-secrets.json, so it keeps working after a restart):\n\n${app.devToken}\n\n` +
         `Try: curl -s ${app.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" ` +
         `-d '{"query":"{ riskSummary { total } }"}'\n\n`,
     );

@@ -1,10 +1,10 @@
 /** `npm run migrate`: applies pending migrations (under the advisory lock) without starting the server. */
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadProcessConfig } from '../config.js';
 import { createLogger } from '../http/logger.js';
 import { openDatabase } from './database.js';
 
 try {
-  const config = loadConfig();
+  const config = loadProcessConfig();
   const log = createLogger(config.logLevel);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,

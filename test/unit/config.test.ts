@@ -26,7 +26,10 @@ describe('config', () => {
   });
 
   it('binds 0.0.0.0 in production', () => {
-    const c = loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }, '/srv/app');
+    const c = loadConfig(
+      { NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://db/app' },
+      '/srv/app',
+    );
     assert.equal(c.host, '0.0.0.0');
     assert.equal(c.production, true);
   });
@@ -113,6 +116,22 @@ describe('config', () => {
     );
     const c = loadConfig({ PROVE_CLIENT_ID: 'id', PROVE_CLIENT_SECRET: 's' }, '/');
     assert.deepEqual(c.prove, { clientId: 'id', clientSecret: 's', env: 'uat-us' });
+  });
+
+  it('refuses a NODE_ENV other than development, production or test, by name', () => {
+    assert.equal(
+      errorOf({ NODE_ENV: 'prod' }),
+      'NODE_ENV: must be one of development, production, test, got "prod"',
+    );
+    assert.equal(loadConfig({ NODE_ENV: 'test' }, '/').nodeEnv, 'test');
+    assert.equal(loadConfig({}, '/').nodeEnv, 'development');
+  });
+
+  it('refuses production without DATABASE_URL: no embedded PostgreSQL in production', () => {
+    assert.match(
+      errorOf({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) }),
+      /^DATABASE_URL: NODE_ENV=production requires DATABASE_URL/,
+    );
   });
 
   it('treats empty values as unset', () => {
