@@ -15,6 +15,7 @@ import {
   type IdentityView,
   REACTIVATE,
 } from '../helpers/enrollment.js';
+import { pollUntil } from '../helpers/poll.js';
 import { seedIdentity } from '../helpers/seed.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { type Subscriber, subscribe } from '../helpers/subscriber.js';
@@ -50,16 +51,6 @@ async function counted<T>(url: string, fn: () => Promise<T>): Promise<{ result: 
 }
 
 const outcomes = (o: Partial<Counts>): Counts => ({ hit: 0, shared: 0, miss: 0, bypass: 0, ...o });
-
-/** Calls `probe` every 20 ms until `done` holds of its answer or `ms` pass; returns the last answer. */
-async function pollUntil<T>(probe: () => Promise<T>, done: (t: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const t = await probe();
-    if (done(t) || Date.now() > deadline) return t;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** POST /graphql with an operationName, which TestServer.gql does not send. */
 async function gqlOperation<T>(
@@ -573,11 +564,16 @@ describe('GraphQL response cache (TTL 60 s: only invalidation empties it)', () =
         assert.equal(r.body.errors, undefined, `${q}: ${JSON.stringify(r.body.errors)}`);
     }
 
-    // Deliveries change without an event: a second call sees the new delivery.
+    // Deliveries change without an event: a later call sees the new delivery. A refusal is recorded
+    // after its 401 is sent, so the record may take a moment; this suite's TTL (60 s) far outlasts the wait.
     const earlier = await s.gql<{ webhookDeliveries: { edges: unknown[] } }>(DELIVERIES);
     const bad = await postProve(s.url, { notifications: [proveNotification()] }, { secret: 'whsec_wrong' });
     assert.equal(bad.status, 401);
-    const later = await s.gql<{ webhookDeliveries: { edges: { node: { outcome: string } }[] } }>(DELIVERIES);
+    const later = await pollUntil(
+      () => s.gql<{ webhookDeliveries: { edges: { node: { outcome: string } }[] } }>(DELIVERIES),
+      (r) => JSON.stringify(r.body.data) !== JSON.stringify(earlier.body.data),
+      5000,
+    );
     assert.notDeepEqual(later.body.data, earlier.body.data);
     assert.equal(later.body.data?.webhookDeliveries.edges[0]?.node.outcome, 'invalid_signature');
 
