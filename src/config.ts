@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 /**
- * The only reader of process.env. Every variable of ../shared/CONTRACT.md is parsed here once,
+ * The only reader of process.env. Every variable of docs/api.md (Configuration) is parsed here once,
  * at start-up; a bad value throws a ConfigError whose message is one line naming the variable.
  */
 
