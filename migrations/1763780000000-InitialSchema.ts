@@ -2,7 +2,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * Identities, their events, webhook deliveries and consumed Prove token ids.
- * Keys and indexes follow the queries of ../shared/CONTRACT.md; see docs/adr/0003-event-order.md for
+ * Keys and indexes follow the queries of docs/api.md (GraphQL); see docs/adr/0003-event-order.md for
  * why events carry the writing transaction's id (tx_id) and are read in (tx_id, id) order.
  */
 export class InitialSchema1763780000000 implements MigrationInterface {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type DevSecrets, DevSecretsError, loadOrCreateDevSecrets } from './dev-secrets.js';
 
 /**
- * The only reader of process.env. Every variable of ../shared/CONTRACT.md is parsed here once,
+ * The only reader of process.env. Every variable of docs/api.md (Configuration) is parsed here once,
  * at start-up; a bad value throws a ConfigError whose message is one line naming the variable.
  */
 

@@ -1,4 +1,4 @@
-/** API scopes (../shared/CONTRACT.md, Auth). */
+/** API scopes (docs/api.md, "Auth and scopes"). */
 export const SCOPES = [
   'identities:read',
   'events:read',

@@ -1,5 +1,5 @@
 /**
- * Enrollment rules of ../shared/CONTRACT.md ("GraphQL API", "Enrollment"), as pure functions: what a
+ * Enrollment rules of docs/api.md ("Mutations"), as pure functions: what a
  * valid request is, and what to do with one given the identities already stored. The service
  * (src/enrollment/enrollment.service.ts) runs them before calling any provider and again under its lock.
  */

@@ -2,7 +2,7 @@ import type { EventType, MonitoringStatus, RiskLevel } from './types.js';
 import { RISK_LEVELS } from './types.js';
 
 /**
- * The identity state policy of ../shared/CONTRACT.md ("Identity state"), as data and pure functions.
+ * The identity state policy of docs/api.md ("State policy"), as data and pure functions.
  *
  * `effectOf` says what one event does; it is computed at ingest and stored with the event.
  * `foldEvents` is the policy's literal definition (apply effects one by one in occurredAt order);
@@ -23,7 +23,7 @@ export interface EventEffect {
 
 const NONE: EventEffect = { status: null, risk: null, tiebreak: 0 };
 
-/** Verdicts of verification providers, by their own status values (provider-docs/passbase, vove). */
+/** Verdicts of verification providers, by their own status values (Passbase's and VOVE ID's webhook docs). */
 const VERDICT: Readonly<Record<string, RiskLevel>> = {
   declined: 'HIGH',
   suspected: 'HIGH',

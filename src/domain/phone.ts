@@ -1,5 +1,5 @@
 /**
- * US phone numbers only: Prove monitors and notifies for US numbers only (../shared/CONTRACT.md).
+ * US phone numbers only: Prove monitors and notifies for US numbers only (docs/api.md, Mutations).
  *
  * +1 is shared by the US (with its territories) and 19 other countries and territories of the North
  * American Numbering Plan, so "+1 and 10 digits" is not enough: the area code tells the country. We
@@ -76,7 +76,7 @@ export function parseUsPhone(input: string): UsPhone {
   else if (digits.length === 11 && digits.startsWith('1')) national = digits.slice(1);
   else return { ok: false, problem: 'FORMAT' };
   // NANP area codes start with 2-9. The exchange is not checked: Prove's own sandbox numbers
-  // (e.g. 2001004031, provider-docs/prove-identity-manager.txt) have exchanges starting with 1.
+  // (e.g. 2001004031, in Prove's Identity Manager implementation guide) have exchanges starting with 1.
   if (!/^[2-9]\d{9}$/.test(national)) return { ok: false, problem: 'FORMAT' };
   if (NON_US.has(national.slice(0, 3))) return { ok: false, problem: 'NOT_US' };
   return { ok: true, e164: `+1${national}` };

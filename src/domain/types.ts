@@ -1,4 +1,4 @@
-/** Vocabulary shared by every layer; the names are the public contract (../shared/CONTRACT.md). */
+/** Vocabulary shared by every layer; the names are the public contract (docs/api.md). */
 
 export const PROVIDERS = ['PROVE', 'PASSBASE', 'VOVE'] as const;
 export type Provider = (typeof PROVIDERS)[number];

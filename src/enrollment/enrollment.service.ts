@@ -1,5 +1,5 @@
 /**
- * Enrollment, batch enrollment, deactivation and reactivation (../shared/CONTRACT.md, "Enrollment").
+ * Enrollment, batch enrollment, deactivation and reactivation (docs/api.md, "Mutations").
  * The order is always: validate, call the provider (Prove or the sandbox), then store in one
  * transaction whose events take the webhook path (record_events), then wake the change feed. A failed
  * provider call changes nothing locally.

@@ -1,6 +1,6 @@
 /**
- * Prove Identity Manager v3 client (facts in ../shared/CONTRACT.md, "Enrollment", and
- * shared/provider-docs/prove-identity-manager.txt). Every failure, refusal or unusable answer
+ * Prove Identity Manager v3 client (facts from Prove's public server SDKs and API reference, and its
+ * Identity Manager implementation guide). Every failure, refusal or unusable answer
  * becomes a ProviderUnavailableError whose message never carries the client secret or a token.
  */
 import { STATUS_CODES } from 'node:http';
@@ -72,7 +72,7 @@ export function proveBaseUrl(env: string): string {
 
 /**
  * Prove's Identity Manager examples send US numbers as 10 national digits ("2001004031", see
- * provider-docs/prove-identity-manager.txt) and it monitors US numbers only, so the +1 of our
+ * Prove's Identity Manager implementation guide) and it monitors US numbers only, so the +1 of our
  * stored E.164 is implied: send the form its docs show rather than rely on undocumented parsing.
  * Anything else is passed through for Prove to judge (the service only lets US numbers in).
  */
@@ -163,7 +163,7 @@ function readSuccess(answer: unknown, what: string): void {
   if (!answer.success) throw new ProviderUnavailableError(`Prove did not ${what} (success: false)`);
 }
 
-/** Current answers say `proveId`, older ones `identityId` (CONTRACT.md): accept both. */
+/** Current answers say `proveId`, older ones (and the Identity Manager guide) `identityId`: accept both. */
 function readProveId(answer: Record<string, unknown>): string | null {
   for (const id of [answer.proveId, answer.identityId]) {
     if (typeof id === 'string' && id !== '') return id;

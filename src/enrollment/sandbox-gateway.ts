@@ -3,7 +3,7 @@ import type { BatchItemResult, EnrollmentGateway, EnrollRequest } from './gatewa
 
 /**
  * Local sandbox used when no Prove credentials are configured: ids are generated here and every
- * call succeeds, so the rest of the server behaves exactly as with Prove (CONTRACT.md, Enrollment).
+ * call succeeds, so the rest of the server behaves exactly as with Prove (docs/api.md, Mutations).
  */
 export function sandboxGateway(): EnrollmentGateway {
   return {

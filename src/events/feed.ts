@@ -55,7 +55,7 @@ export function matches(c: EventCriteria, e: FeedEvent): boolean {
 }
 
 /**
- * One replica's change feed (docs/adr/0005-change-feed.md). Woken by NOTIFY on a dedicated connection
+ * One replica's change feed (docs/adr/0005-ingest-and-feed.md). Woken by NOTIFY on a dedicated connection
  * (or by its poll), it reads the events committed since its position, in (tx_id, id) order behind the
  * visibility horizon (docs/adr/0003-event-order.md), and hands each to every matching subscriber of
  * this process. The notification payload is never trusted: positions are.

@@ -8,7 +8,7 @@ import type { DataSource } from 'typeorm';
 export const CHANGE_CHANNEL = 'identity_events';
 
 /**
- * Tells every replica's feed that events were committed, after the commit (docs/adr/0005-change-feed.md).
+ * Tells every replica's feed that events were committed, after the commit (docs/adr/0005-ingest-and-feed.md).
  * NOTIFY inside the ingest transaction would hold PostgreSQL's cluster-wide notify lock through each
  * commit's WAL flush and serialise all commits; here at most one NOTIFY is in flight per replica, and
  * pokes that arrive meanwhile are folded into one more. A NOTIFY lost to a crash between commit and

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 
-/** Every `extensions.code` this API answers with (../shared/CONTRACT.md, GraphQL API). */
+/** Every `extensions.code` this API answers with (docs/api.md, "Error codes"). */
 export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'

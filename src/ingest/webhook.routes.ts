@@ -3,7 +3,7 @@ import type { IngestOutcome, IngestService } from './ingest.service.js';
 import { PROVIDER_SLUGS, type ProviderSlug } from './providers/index.js';
 import type { WebhookProvider } from './providers/provider.js';
 
-/** The contract's webhook answers, in one place (../shared/CONTRACT.md, "Webhook answers"). */
+/** The contract's webhook answers, in one place (docs/api.md, "Webhook answers"). */
 export function webhookAnswer(o: IngestOutcome): { status: number; body: Record<string, unknown> } {
   switch (o.kind) {
     case 'accepted':

@@ -1,6 +1,6 @@
 /**
- * API bearer tokens as the contract describes them (../../../shared/CONTRACT.md, Configuration and
- * Auth): RS256/ES256 tokens checked against a JWKS URL, AUTH_ISSUER and AUTH_AUDIENCE enforced in
+ * API bearer tokens as the contract describes them (docs/api.md: Configuration; Auth and
+ * scopes): RS256/ES256 tokens checked against a JWKS URL, AUTH_ISSUER and AUTH_AUDIENCE enforced in
  * both modes, scopes from the `scp` array as from the `scope` string, over HTTP and WebSocket.
  */
 import assert from 'node:assert/strict';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { PROVE_IDENTITY_MANAGER_SAMPLE } from '../fixtures/provider-samples.js';
 import { signProve } from '../fixtures/signers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { PROVE_SECRET, post, postProve, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';
@@ -57,12 +57,7 @@ describe('POST /webhooks/prove', () => {
   });
 
   it("accepts the provider documents' own example payloads with every field spelling", async () => {
-    const doc = await readFile(
-      new URL('../../../../shared/provider-docs/prove-identity-manager.txt', import.meta.url),
-      'utf8',
-    );
-    const json = doc.slice(doc.indexOf('{\n    "notifications"'), doc.indexOf('8\n\nAccess Production'));
-    const res = await postProve(s.url, json.trim());
+    const res = await postProve(s.url, PROVE_IDENTITY_MANAGER_SAMPLE);
     assert.equal(res.status, 200);
     // That example reuses one eventId for all five notifications: one event, four duplicates.
     assert.deepEqual(res.body, { accepted: 1, duplicates: 4, rejected: 0 });

@@ -3,22 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { passbaseProvider } from '../../src/ingest/providers/passbase.js';
 import type { VerifiedDelivery, VerifyResult } from '../../src/ingest/providers/provider.js';
+// The VERIFICATION_REVIEWED sample of Passbase's webhooks documentation.
+import { PASSBASE_REVIEWED_SAMPLE as REVIEWED } from '../fixtures/provider-samples.js';
 import { encryptPassbase } from '../fixtures/signers.js';
 
 const KEY = randomBytes(32);
 const NOW = new Date();
 const provider = passbaseProvider({ key: KEY, allowUnencrypted: false });
 const lenient = passbaseProvider({ key: KEY, allowUnencrypted: true });
-
-// The documented VERIFICATION_REVIEWED event (passbase-webhooks.txt) without its trailing comma.
-const REVIEWED = {
-  event: 'VERIFICATION_REVIEWED',
-  key: 'b76e244e-26a3-49ef-9c72-3e599bf0b5f2',
-  status: 'approved',
-  created: 1582628711,
-  updated: 1582628999,
-  processed: 1582628999,
-};
 
 function codeOf(result: VerifyResult): string {
   return result.ok ? 'ok' : result.code;

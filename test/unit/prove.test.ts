@@ -4,102 +4,17 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
 import { proveProvider } from '../../src/ingest/providers/prove.js';
 import type { VerifiedDelivery, VerifyResult } from '../../src/ingest/providers/provider.js';
+import {
+  PROVE_IDENTITY_MANAGER_SAMPLE,
+  PROVE_MANAGE_SAMPLE,
+  PROVE_VERIFIED_USERS_SAMPLE,
+} from '../fixtures/provider-samples.js';
 import { proveBodyHash, proveHeaders, type SignProveOptions, signProve } from '../fixtures/signers.js';
 
 const SECRET = 'whsec_your_secret_from_the_prove_portal';
 const NOW = new Date('2025-01-23T10:12:00Z');
 const NOW_SECONDS = Math.floor(NOW.getTime() / 1000);
 const provider = proveProvider({ secret: SECRET });
-
-// The three example payloads of shared/provider-docs, verbatim: together they use every spelling.
-const IDENTITY_MANAGER_EXAMPLE = `{
-    "notifications": [
-    {
-        "eventID": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "event": "phone number change detected",
-        "eventType": "PHONE_NUMBER_CHANGE",
-        "eventTimestamp": "2025-01-23T10:11:12Z",
-        "clientCustomerId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "identityID": "81d3829a-7207-4fd7-9a78-2dbf33fd54ad"
-    },
-    {
-        "eventId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "event": "phone number disconnected",
-        "eventType": "DISCONNECT",
-        "eventTimeStamp": "2025-01-23T10:11:12Z",
-        "clientCustomerId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "identityID": "81d3829a-7207-4fd7-9a78-2dbf33fd54ad"
-    },
-    {
-        "eventId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "event": "phone number ported to new provider",
-        "eventType": "PORT",
-        "eventTimestamp": "2025-01-23T10:11:12Z",
-        "clientCustomerId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "identityID": "81d3829a-7207-4fd7-9a78-2dbf33fd54ad",
-        "newCarrier": "AT&T Wireless"
-    },
-    {
-        "eventId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "event": "phone number line type changed",
-        "eventType": "LINETYPE_CHANGE",
-        "eventTimestamp": "2025-01-23T10:11:12Z",
-        "clientCustomerId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "identityID": "81d3829a-7207-4fd7-9a78-2dbf33fd54ad",
-        "newLineType": "Mobile"
-    },
-    {
-        "eventId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "event": "phone number moved out of coverage",
-        "eventType": "MOVED_OUT_OF_COVERAGE",
-        "eventTimestamp": "2025-01-23T10:11:12Z",
-        "clientCustomerId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-        "identityId": "81d3829a-7207-4fd7-9a78-2dbf33fd54ad"
-    }
-    ]
-}`;
-
-const MANAGE_EXAMPLE = `{
-  "notifications": [
-    {
-      "eventId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-      "event": "phone number change detected",
-      "eventType": "PHONE_NUMBER_CHANGE",
-      "eventTimestamp": "2025-01-23T10:11:12Z",
-      "clientCustomerId": "c3702333-ddd0-4aad-8f8f-c2813c1dd253",
-      "proveId": "81d3829a-7207-4fd7-9a78-2dbf33fd54ad"
-    }
-  ]
-}`;
-
-const VERIFIED_USERS_EXAMPLE = `{
-    "notifications": [
-        {
-            "eventId": "6ab42d26-8ed2-453f-a4a4-ac305aa50332",
-            "event": "phone number change detected",
-            "eventType": "PHONE_NUMBER_CHANGE",
-            "eventTimestamp": "2025-01-23T10:11:12Z",
-            "clientCustomerId": "74ed2189-bde0-4f09-9a7b-0f534259b7b5",
-            "identityId": "64ec34e4-6b91-427c-839c-b443dd1570fc"
-        },
-        {
-            "eventId": "0c07d8e3-185c-4b5b-a27b-71ad9ee916b1",
-            "event": "phone number disconnected",
-            "eventType": "DISCONNECT",
-            "eventTimestamp": "2025-01-23T10:11:12Z",
-            "clientCustomerId": "f1ea13d2-22ed-433f-94b8-a9026d265797",
-            "identityId": "b479a9cb-4dbd-424f-b51e-e4e5bdef8541"
-        },
-        {
-            "eventId": "cbb5f37f-d8e2-4044-955e-a5beec4ddf63",
-            "event": "phone number moved out of coverage",
-            "eventType": "MOVED_OUT_OF_COVERAGE",
-            "eventTimestamp": "2025-01-23T10:11:12Z",
-            "clientCustomerId": "62467a14-7ac1-4e36-83f9-77f44ec26f16",
-            "identityId": "c3a1a59f-d255-4293-b167-9d007b40db6f"
-        }
-    ]
-}`;
 
 type TokenOptions = Omit<SignProveOptions, 'secret' | 'body'> & { secret?: string };
 
@@ -144,7 +59,7 @@ async function parseBody(body: string) {
 
 describe('prove verify', () => {
   it('accepts a token signed as Prove signs it, with a replay guard covering lifetime plus skew', async () => {
-    const raw = Buffer.from(MANAGE_EXAMPLE);
+    const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
     const jwt = await signProve({ secret: SECRET, body: raw, now: NOW, claims: { jti: 'jti-123' } });
     const delivery = deliveryOf(await provider.verify(raw, proveHeaders(jwt), NOW));
     assert.equal(delivery.plaintext, raw);
@@ -157,7 +72,7 @@ describe('prove verify', () => {
   });
 
   it('uses the secret as the UTF-8 bytes of the whole string, whsec_ prefix included', async () => {
-    const raw = Buffer.from(MANAGE_EXAMPLE);
+    const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
     // Someone stripping the prefix or base64-decoding the secret would accept this token instead.
     const stripped = await signProve({ secret: SECRET.slice('whsec_'.length), body: raw, now: NOW });
     assert.equal(codeOf(await provider.verify(raw, proveHeaders(stripped), NOW)), 'invalid_signature');
@@ -165,7 +80,7 @@ describe('prove verify', () => {
   });
 
   it('reads the Bearer scheme case-insensitively and a header given as a one-element array', async () => {
-    const raw = Buffer.from(MANAGE_EXAMPLE);
+    const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
     const jwt = await signProve({ secret: SECRET, body: raw, now: NOW });
     assert.equal(
       codeOf(await provider.verify(raw, { 'x-prove-authorization': `bEaReR  ${jwt} ` }, NOW)),
@@ -178,7 +93,7 @@ describe('prove verify', () => {
   });
 
   it('answers missing_signature without the header, with another scheme, or with an empty Bearer', async () => {
-    const raw = Buffer.from(MANAGE_EXAMPLE);
+    const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
     const jwt = await signProve({ secret: SECRET, body: raw, now: NOW });
     assert.equal(codeOf(await provider.verify(raw, {}, NOW)), 'missing_signature');
     assert.equal(
@@ -197,22 +112,25 @@ describe('prove verify', () => {
 
   it('answers invalid_signature for a token signed with another secret', async () => {
     assert.equal(
-      codeOf(await deliver(MANAGE_EXAMPLE, { secret: 'whsec_someone_else' })),
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { secret: 'whsec_someone_else' })),
       'invalid_signature',
     );
   });
 
   it('answers invalid_signature for an unsigned alg none token', async () => {
-    const result = await deliver(MANAGE_EXAMPLE, { header: { alg: 'none' } });
+    const result = await deliver(PROVE_MANAGE_SAMPLE, { header: { alg: 'none' } });
     assert.equal(codeOf(result), 'invalid_signature');
   });
 
   it('answers invalid_signature for an HS512 token, even one made with the right secret', async () => {
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { header: { alg: 'HS512' } })), 'invalid_signature');
+    assert.equal(
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { header: { alg: 'HS512' } })),
+      'invalid_signature',
+    );
   });
 
   it('answers invalid_signature for a malformed token', async () => {
-    const raw = Buffer.from(MANAGE_EXAMPLE);
+    const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
     for (const token of ['not-a-jwt', 'a.b.c', 'eyJhbGciOiJIUzI1NiJ9..', '...']) {
       const result = await provider.verify(raw, { 'x-prove-authorization': `Bearer ${token}` }, NOW);
       assert.equal(codeOf(result), 'invalid_signature', token);
@@ -221,57 +139,71 @@ describe('prove verify', () => {
 
   it('answers token_expired beyond the 60 s skew and accepts a token expired within it', async () => {
     assert.equal(
-      codeOf(await deliver(MANAGE_EXAMPLE, { claims: { exp: NOW_SECONDS - 61 } })),
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { exp: NOW_SECONDS - 61 } })),
       'token_expired',
     );
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { exp: NOW_SECONDS - 30 } })), 'ok');
+    assert.equal(codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { exp: NOW_SECONDS - 30 } })), 'ok');
   });
 
   it('answers token_not_yet_valid for nbf or iat in the future beyond the skew, accepts within it', async () => {
     const later = NOW_SECONDS + 120;
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { nbf: later } })), 'token_not_yet_valid');
     assert.equal(
-      codeOf(await deliver(MANAGE_EXAMPLE, { claims: { iat: later, nbf: undefined } })),
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { nbf: later } })),
       'token_not_yet_valid',
     );
     assert.equal(
-      codeOf(await deliver(MANAGE_EXAMPLE, { claims: { iat: NOW_SECONDS + 30, nbf: NOW_SECONDS + 30 } })),
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { iat: later, nbf: undefined } })),
+      'token_not_yet_valid',
+    );
+    assert.equal(
+      codeOf(
+        await deliver(PROVE_MANAGE_SAMPLE, { claims: { iat: NOW_SECONDS + 30, nbf: NOW_SECONDS + 30 } }),
+      ),
       'ok',
     );
   });
 
   it('honours the clock it is given, not the process clock', async () => {
     // Signed "now" by the real clock, checked at NOW (2025): far in the future from that point of view.
-    const result = await deliver(MANAGE_EXAMPLE, { now: new Date() });
+    const result = await deliver(PROVE_MANAGE_SAMPLE, { now: new Date() });
     assert.equal(codeOf(result), 'token_not_yet_valid');
   });
 
   it('answers invalid_signature when exp, iat, jti or body_hash is missing', async () => {
     for (const claim of ['exp', 'iat', 'jti', 'body_hash']) {
-      const result = await deliver(MANAGE_EXAMPLE, { claims: { [claim]: undefined } });
+      const result = await deliver(PROVE_MANAGE_SAMPLE, { claims: { [claim]: undefined } });
       assert.equal(codeOf(result), 'invalid_signature', claim);
     }
   });
 
   it('answers invalid_signature for claims of the wrong type', async () => {
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { exp: 'tomorrow' } })), 'invalid_signature');
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { jti: 42 } })), 'invalid_signature');
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { body_hash: 7 } })), 'invalid_signature');
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { exp: 1e20 } })), 'invalid_signature');
+    assert.equal(
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { exp: 'tomorrow' } })),
+      'invalid_signature',
+    );
+    assert.equal(codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { jti: 42 } })), 'invalid_signature');
+    assert.equal(
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { body_hash: 7 } })),
+      'invalid_signature',
+    );
+    assert.equal(codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { exp: 1e20 } })), 'invalid_signature');
   });
 
   it('answers invalid_issuer for another or a missing issuer', async () => {
     assert.equal(
-      codeOf(await deliver(MANAGE_EXAMPLE, { claims: { iss: 'prove identity' } })),
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { iss: 'prove identity' } })),
       'invalid_issuer',
     );
-    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { iss: undefined } })), 'invalid_issuer');
+    assert.equal(
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { iss: undefined } })),
+      'invalid_issuer',
+    );
   });
 
   it('answers body_hash_mismatch for a tampered body, an uppercase or a truncated hash', async () => {
-    const raw = Buffer.from(MANAGE_EXAMPLE);
+    const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
     const jwt = await signProve({ secret: SECRET, body: raw, now: NOW });
-    const tampered = Buffer.from(MANAGE_EXAMPLE.replace('PHONE_NUMBER_CHANGE', 'PORT'));
+    const tampered = Buffer.from(PROVE_MANAGE_SAMPLE.replace('PHONE_NUMBER_CHANGE', 'PORT'));
     assert.equal(codeOf(await provider.verify(tampered, proveHeaders(jwt), NOW)), 'body_hash_mismatch');
     // One extra trailing newline is a different body, too: the hash covers the exact bytes.
     const newline = Buffer.concat([raw, Buffer.from('\n')]);
@@ -283,18 +215,18 @@ describe('prove verify', () => {
   });
 
   it('passes X-Correlation-ID through, trimmed and capped at 200 characters', async () => {
-    const passed = deliveryOf(await deliver(MANAGE_EXAMPLE, {}, { 'x-correlation-id': '  corr-42 ' }));
+    const passed = deliveryOf(await deliver(PROVE_MANAGE_SAMPLE, {}, { 'x-correlation-id': '  corr-42 ' }));
     assert.equal(passed.correlationId, 'corr-42');
-    const long = deliveryOf(await deliver(MANAGE_EXAMPLE, {}, { 'x-correlation-id': 'x'.repeat(500) }));
+    const long = deliveryOf(await deliver(PROVE_MANAGE_SAMPLE, {}, { 'x-correlation-id': 'x'.repeat(500) }));
     assert.equal(long.correlationId, 'x'.repeat(200));
-    const blank = deliveryOf(await deliver(MANAGE_EXAMPLE, {}, { 'x-correlation-id': '   ' }));
+    const blank = deliveryOf(await deliver(PROVE_MANAGE_SAMPLE, {}, { 'x-correlation-id': '   ' }));
     assert.equal(blank.correlationId, null);
   });
 });
 
 describe('prove parse', () => {
   it('reads the Identity Manager example with eventID/identityID/eventTimeStamp/LINETYPE_CHANGE spellings', async () => {
-    const result = await parseBody(IDENTITY_MANAGER_EXAMPLE);
+    const result = await parseBody(PROVE_IDENTITY_MANAGER_SAMPLE);
     assert.ok(result.ok);
     assert.deepEqual(result.rejected, []);
     assert.deepEqual(
@@ -323,7 +255,7 @@ describe('prove parse', () => {
   });
 
   it('reads the Manage example, whose identity id is named proveId', async () => {
-    const result = await parseBody(MANAGE_EXAMPLE);
+    const result = await parseBody(PROVE_MANAGE_SAMPLE);
     assert.ok(result.ok);
     assert.equal(result.events.length, 1);
     assert.equal(result.events[0]?.providerIdentityId, '81d3829a-7207-4fd7-9a78-2dbf33fd54ad');
@@ -331,7 +263,7 @@ describe('prove parse', () => {
   });
 
   it('reads the Verified Users example, one event per notification with its own ids', async () => {
-    const result = await parseBody(VERIFIED_USERS_EXAMPLE);
+    const result = await parseBody(PROVE_VERIFIED_USERS_SAMPLE);
     assert.ok(result.ok);
     assert.deepEqual(
       result.events.map((event) => [event.providerEventId, event.providerIdentityId, event.type]),

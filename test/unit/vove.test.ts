@@ -4,17 +4,15 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
 import type { VerifiedDelivery, VerifyResult } from '../../src/ingest/providers/provider.js';
 import { voveProvider } from '../../src/ingest/providers/vove.js';
+// The example delivery of the VOVE ID Webhooks guide.
+import {
+  VOVE_SAMPLE_BODY as DOC_BODY,
+  VOVE_SAMPLE_MESSAGE_ID as MESSAGE_ID,
+} from '../fixtures/provider-samples.js';
 import { randomSvixSecret, signSvix } from '../fixtures/signers.js';
 
 const SECRET = randomSvixSecret();
 const provider = voveProvider({ secret: SECRET });
-// The example delivery of shared/provider-docs/vove-id-webhooks.txt (its comment removed: not JSON).
-const DOC_BODY = `{
-"status": "successful",
-"refId": "2e96ebd0-c1b8-11ee-b56a-a345411e245d",
-"userId": "2e96ebd0-c1b8-11ee-b56a-a345411e245d"
-}`;
-const MESSAGE_ID = 'msg_2if9qqkVjQDrS738JZOnax9T7MO';
 
 /** Signs with the svix library at `timestamp` (default: the real clock, which svix's verify reads). */
 function signed(body: string | Buffer, timestamp = new Date(), secret = SECRET): IncomingHttpHeaders {

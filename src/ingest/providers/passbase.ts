@@ -1,6 +1,6 @@
 /**
  * Passbase verification webhooks: base64(IV || AES-256-CBC ciphertext) under the 32-byte webhook secret.
- * Wire format: shared/provider-docs/passbase-webhooks.txt.
+ * Wire format: Passbase's webhooks documentation (encryption, events, fields); docs/api.md, Passbase.
  */
 import { createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import type { EventType, NormalizedEvent } from '../../domain/types.js';

@@ -1,7 +1,7 @@
 /**
  * Prove Identity Manager / Verified Users / Manage change notifications.
- * Wire format: shared/provider-docs/prove-manage-webhooks.txt (JWT checks) and
- * prove-identity-manager.txt, prove-verified-users-webhooks.txt (payload spellings).
+ * Wire format: Prove's "Receive Prove Manage webhooks" guide (JWT checks) and its Identity Manager
+ * and Verified Users implementation guides (payload spellings); docs/api.md, Prove.
  */
 import { createHash, timingSafeEqual, type webcrypto } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -30,7 +30,7 @@ import type {
 } from './provider.js';
 
 export const PROVE_ISSUER = 'Prove Identity';
-/** "allowing about ±60 seconds clock skew" (prove-manage-webhooks.txt, step 5). */
+/** "allowing about ±60 seconds clock skew" (Prove's Manage webhooks guide, step 5). */
 export const PROVE_CLOCK_SKEW_SECONDS = 60;
 /** "Prove may send up to 100 objects per call". */
 export const PROVE_MAX_NOTIFICATIONS = 100;
@@ -39,7 +39,7 @@ const MAX_ID_LENGTH = 200;
 const MAX_TEXT_LENGTH = 1000;
 const MAX_CORRELATION_ID_LENGTH = 200;
 
-/** Every event type the docs list; LINETYPE_CHANGE is the spelling in prove-identity-manager.txt's sample. */
+/** Every event type the docs list; LINETYPE_CHANGE is the spelling of the Identity Manager guide's sample. */
 const EVENT_TYPE_BY_RAW: ReadonlyMap<string, EventType> = new Map<string, EventType>([
   ['PHONE_NUMBER_CHANGE', 'PHONE_NUMBER_CHANGE'],
   ['DISCONNECT', 'DISCONNECT'],

@@ -1,6 +1,6 @@
 /**
  * VOVE ID verification status webhooks, signed with Svix (Standard Webhooks).
- * Wire format: shared/provider-docs/vove-id-webhooks.txt.
+ * Wire format: VOVE ID's Webhooks guide; docs/api.md, VOVE ID.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Webhook, WebhookVerificationError } from 'svix';
@@ -131,7 +131,7 @@ function parseVoveDelivery(delivery: VerifiedDelivery): ParseResult {
   }
   const status = readStatus(body.value.status);
   if (!status.ok) return { ok: false, message: status.reason };
-  // refId replaces the deprecated userId (vove-id-webhooks.txt), which older senders still use alone.
+  // refId replaces the deprecated userId (VOVE ID's Webhooks guide), which older senders still use alone.
   const refId = readRequiredString(body.value, ['refId', 'userId'], MAX_ID_LENGTH);
   if (!refId.ok) return { ok: false, message: refId.reason };
 
