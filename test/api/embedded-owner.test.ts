@@ -66,9 +66,19 @@ describe('embedded PostgreSQL: a process stops only the server it started', () =
     await rm(cwd, { recursive: true, force: true });
   });
 
+  it('two servers started at once in a fresh clone initialise one cluster and both come up', async () => {
+    const [a, b] = await Promise.all([start(), start()]);
+    const owners = [a, b].filter((s) => logged(s.run, 'started embedded PostgreSQL'));
+    assert.equal(owners.length, 1, 'exactly one started the server');
+    for (const s of [a, b]) assert.equal(await readyz(s.url), 200);
+    await Promise.all([stops(a.run, 'SIGTERM'), stops(b.run, 'SIGTERM')]);
+    await assertNothingLeft();
+  });
+
   it('npm run migrate beside a running server leaves its PostgreSQL running', async () => {
     const a = await start();
     assert.ok(logged(a.run, 'started embedded PostgreSQL'), 'the first process starts the server');
+    assert.ok(!logged(a.run, 'initialising'), 'the cluster from the first case is reused');
     const migrate = await exec(process.execPath, [MIGRATE], {
       cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/' },
