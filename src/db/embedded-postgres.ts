@@ -271,9 +271,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const password = await readPassword(dir);
   const url = (port: number) =>
     `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  // Stopped and started again by another process meanwhile: that server is not ours to stop.
+  // Stopped, and maybe started again by another process, meanwhile: that server is not ours to stop
+  // (nor a process that has since been given its PID).
   const stopIfStill = (pid: number) => async () => {
-    if ((await readPidFile(dir))?.pid === pid) await pgCtlStop(bin, dir, user);
+    if ((await readPidFile(dir))?.pid === pid && (await isPostmaster(pid, dir)))
+      await pgCtlStop(bin, dir, user);
   };
 
   for (let attempt = 1; ; attempt++) {
@@ -281,7 +283,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     if (running) {
       const starter = await starterPid(dir);
       if (starter !== null && isAlive(starter)) return adopt(running, url(running.port), log);
-      // Its starter was killed: no one else would ever stop it.
+      // Its starter was killed: no one else would ever stop it. (Two taking one over at once: the first
+      // to exit stops it under the other, as when an owner exits before its adopters.)
       log(
         `embedded PostgreSQL already running on 127.0.0.1:${running.port} (PID ${running.pid}), left by ` +
           `a process that is gone (PID ${starter ?? '?'}); using it, and stopping it on exit`,
