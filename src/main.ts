@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => stop('SIGHUP')); // a closed terminal must not leave PostgreSQL running
 }
 
 main().catch((err: unknown) => {
