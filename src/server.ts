@@ -19,6 +19,7 @@ import { type GraphQLContext, makeContext, type Services } from './graphql/conte
 import { createResponseCache } from './graphql/response-cache.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
+import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
 import { createLogger } from './http/logger.js';
 import { createMetrics, type PoolStats } from './http/metrics.js';
@@ -110,6 +111,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
 
   registerHealthRoutes(app, db, metrics);
+  if (!config.production) await registerExplorer(app, { devToken });
 
   const spool = new Spool(config.spoolDir, log);
   await spool.init();

@@ -1,6 +1,9 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import type { FastifyInstance } from 'fastify';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
@@ -145,6 +148,8 @@ export function createApollo(opts: ApolloOptions): ApolloServer<GraphQLContext> 
       fastifyApolloDrainPlugin(opts.app),
       // We set no cache hints; the plugin would otherwise wrap every resolver.
       ApolloServerPluginCacheControlDisabled(),
+      // Apollo's landing pages load from its CDN; browsers get the local explorer (src/http/explorer.ts).
+      ApolloServerPluginLandingPageDisabled(),
       metricsPlugin(opts.metrics),
       errorContextPlugin(),
       tokenLimitMessagePlugin(),
