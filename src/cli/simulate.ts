@@ -5,7 +5,7 @@
 import cliProgress from 'cli-progress';
 import { signToken } from '../auth/tokens.js';
 import { type Config, loadProcessConfig } from '../config.js';
-import { MissingSecretError, type SimulatorSecrets, simulate } from '../simulator/simulate.js';
+import { checkSecrets, MissingSecretError, type SimulatorSecrets, simulate } from '../simulator/simulate.js';
 import { SIM_PROVIDERS, type SimProvider } from '../simulator/stories.js';
 import { formatSummary } from '../simulator/summary.js';
 import { parseFlags, runCli, UsageError } from './args.js';
@@ -111,6 +111,11 @@ async function main(): Promise<number> {
     vove: config.webhooks.voveSecret,
     passbase: config.webhooks.passbaseKey,
   };
+  try {
+    checkSecrets(flags.providers, secrets);
+  } catch (err) {
+    throw err instanceof MissingSecretError ? new UsageError(err.message) : err;
+  }
   const url = flags.url ?? `http://127.0.0.1:${config.port === 0 ? 4000 : config.port}`;
   const listing = await listingToken(config);
   // A bar only where someone watches it, and only when the run lasts long enough to need one.
@@ -133,9 +138,6 @@ async function main(): Promise<number> {
       apiToken: 'token' in listing ? listing.token : null,
       onProgress: (done) => bar?.update(done),
     });
-  } catch (err) {
-    if (err instanceof MissingSecretError) throw new UsageError(err.message);
-    throw err;
   } finally {
     bar?.stop();
   }

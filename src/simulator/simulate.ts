@@ -232,6 +232,12 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateSummary> 
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
   summary.durationMs = Math.round(performance.now() - started);
+  const spooled = summary.byStatus['202'];
+  if (spooled) {
+    summary.notes.push(
+      `${spooled} deliveries were spooled (202): their events are stored once the database takes them`,
+    );
+  }
   if (summary.byStatus['network error'] === summary.sent) {
     summary.notes.push(
       `no answer from ${url} at all: is the server running (npm start), and is --url right?`,

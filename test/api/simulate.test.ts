@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +18,15 @@ function statuses(stdout: string): Record<string, number> {
   return Object.fromEntries(
     line.split(', ').map((part) => [part.split(': ')[0], Number(part.split(': ')[1])]),
   );
+}
+
+/** A loopback port the OS just handed out and that nothing listens on any more. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 describe('npm run simulate: the compiled CLI against a real server', () => {
@@ -158,22 +168,27 @@ describe('npm run simulate: the compiled CLI against a real server', () => {
     assert.equal(await count('SELECT count(*) AS n FROM identity_events'), before, 'nothing stored');
   });
 
-  it('a server that does not answer: exit 1, network errors counted, a hint to start it', async () => {
-    const run = await runCli(
-      'simulate',
-      ['--provider', 'vove', '--count', '3', '--url', 'http://127.0.0.1:9'],
-      {
-        cwd,
-        env: env({ AUTH_JWKS_URL: 'http://127.0.0.1:9/jwks', AUTH_JWT_SECRET: '' }),
-      },
-    );
+  it('a server that does not answer: exit 1, network errors counted or the listing request named, a hint to start it', async () => {
+    const nowhere = `http://127.0.0.1:${await closedPort()}`;
+    const run = await runCli('simulate', ['--provider', 'vove', '--count', '3', '--url', nowhere], {
+      cwd,
+      env: env({ AUTH_JWKS_URL: 'http://127.0.0.1:9/jwks', AUTH_JWT_SECRET: '' }),
+    });
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.deepEqual(statuses(run.stdout), { 'network error': 3 });
+    assert.match(run.stdout, /^ {2}vove network error: ECONNREFUSED$/m);
     assert.match(
       run.stdout,
       /note: AUTH_JWKS_URL is set, so no API token can be signed here: new identities only/,
     );
-    assert.match(run.stdout, /no answer from http:\/\/127\.0\.0\.1:9 at all: is the server running/);
+    assert.ok(run.stdout.includes(`no answer from ${nowhere} at all: is the server running`));
+    // With a token to list enrolled identities, that first request finds the server missing and says so.
+    const listing = await runCli('simulate', ['--url', nowhere], { cwd, env: env() });
+    assert.deepEqual([listing.code, listing.stdout], [1, '']);
+    assert.equal(
+      listing.stderr,
+      `simulate: cannot reach ${nowhere}/graphql (ECONNREFUSED): is the server running?\n`,
+    );
   });
 
   it('bad flags exit 2 with one line naming the flag, and send nothing', async () => {
