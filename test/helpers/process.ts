@@ -65,3 +65,37 @@ export function runMain(opts: { cwd: string; env: Record<string, string> }): Run
     },
   };
 }
+
+const CLI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a compiled command-line tool (`node dist/src/cli/<name>.js`, what its npm script runs) to its end. */
+export function runCli(
+  name: string,
+  args: readonly string[],
+  opts: { cwd: string; env: Record<string, string> },
+): Promise<CliResult> {
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...opts.env };
+  const child = spawn(process.execPath, [path.join(CLI_DIR, `${name}.js`), ...args], {
+    cwd: opts.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
