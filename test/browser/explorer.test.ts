@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { enroll } from '../helpers/enrollment.js';
+import { runCli } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { type Answer, postProve, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';
+import { WEBHOOK_ENV } from '../helpers/webhooks.js';
 
 /**
  * The explorer as a person uses it: Debian's headless Chromium (driven by playwright-core) opens
@@ -28,9 +30,14 @@ const HEADERS_EDITOR = 'section[aria-label="Headers"] .graphiql-editor:not(.hidd
 const RESULT = 'section.result-window .CodeMirror';
 const RUN = 'button.graphiql-execute-button';
 
-/** One signed Prove delivery of a PORT event (the simulator, `npm run simulate`, can take this over). */
-function postSignedEvent(url: string): Promise<Answer> {
-  return postProve(url, { notifications: [proveNotification({ eventType: 'PORT' })] });
+/** One delivery from the simulator (`npm run simulate`), as a newcomer sends one: a signed VOVE status. */
+async function simulateOne(url: string): Promise<void> {
+  const run = await runCli('simulate', ['--provider', 'vove', '--count', '1', '--url', url], {
+    cwd: os.tmpdir(),
+    env: { ...WEBHOOK_ENV, NODE_ENV: 'test' },
+  });
+  assert.equal(run.code, 0, `simulate failed: ${run.stdout}${run.stderr}`);
+  assert.match(run.stdout, /200: 1/);
 }
 
 /** The text of the CodeMirror editor at `selector` (the page's DOM is not in this project's types). */
@@ -154,7 +161,7 @@ describe('GraphQL explorer in a real browser', () => {
     );
   });
 
-  it('runs a subscription over graphql-ws on /graphql and shows an event posted as a signed webhook', async (t) => {
+  it('runs a subscription over graphql-ws on /graphql and shows an event sent by npm run simulate', async (t) => {
     if (!browser) return t.skip(`Chromium not installed at ${CHROMIUM}: apt-get install -y chromium`);
     await typeAndRun(page, 'subscription { identityEvents { type identity { id } } }');
     // The server has the subscription once the feed counts it: an event committed now reaches it.
@@ -166,12 +173,12 @@ describe('GraphQL explorer in a real browser', () => {
       );
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.equal((await postSignedEvent(s.url)).status, 200);
-    await waitForEditorText(page, RESULT, '"PORT"');
+    await simulateOne(s.url);
+    await waitForEditorText(page, RESULT, '"VERIFICATION_STATUS_CHANGED"');
     const result = JSON.parse(await editorValue(page, RESULT)) as {
       data: { identityEvents: { type: string; identity: { id: string } } };
     };
-    assert.equal(result.data.identityEvents.type, 'PORT');
+    assert.equal(result.data.identityEvents.type, 'VERIFICATION_STATUS_CHANGED');
     assert.ok(result.data.identityEvents.identity.id);
     assert.deepEqual(sockets, [`${s.url.replace(/^http/, 'ws')}/graphql`]);
     await page.screenshot({ path: '/tmp/explorer.png' });
