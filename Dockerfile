@@ -9,6 +9,7 @@ COPY src ./src
 COPY migrations ./migrations
 COPY test ./test
 COPY bench ./bench
+COPY examples ./examples
 RUN npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
