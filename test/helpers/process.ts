@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
+/** The compiled checkout (dist/), where the scripts child processes run are. */
+export const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const MAIN = path.join(DIST, 'src/main.js');
 
 export interface RunningMain {
   child: ChildProcess;
@@ -11,16 +14,34 @@ export interface RunningMain {
   /** Resolves with the first JSON log line whose msg matches. */
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Like `exited`, once its output is read to the end too (every line in stdout). */
+  finished: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface RunOptions {
+  cwd: string;
+  /** The whole environment besides PATH and HOME: nothing of the test process leaks in. */
+  env: Record<string, string>;
+  args?: readonly string[];
 }
 
 /** Runs `node dist/src/main.js` (what `npm start` runs) as a child process. */
-export function runMain(opts: { cwd: string; env: Record<string, string> }): RunningMain {
+export function runMain(opts: RunOptions): RunningMain {
+  return runScript(MAIN, opts);
+}
+
+/** Runs a compiled script (a path below DIST) as a child process, its output collected line by line. */
+export function runScript(script: string, opts: RunOptions): RunningMain {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [MAIN], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...(opts.args ?? [])], {
+    cwd: opts.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
@@ -37,14 +58,22 @@ export function runMain(opts: { cwd: string; env: Record<string, string> }): Run
     }
   });
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
+  child.stdout?.on('end', () => {
+    if (buffered) stdout.push(buffered);
+    buffered = '';
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const finished = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   return {
     child,
     stdout,
     stderr,
     exited,
+    finished,
     waitForLog(msg, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const t = setTimeout(
@@ -66,7 +95,7 @@ export function runMain(opts: { cwd: string; env: Record<string, string> }): Run
   };
 }
 
-const CLI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli');
+const CLI_DIR = path.join(DIST, 'src/cli');
 
 export interface CliResult {
   code: number | null;
@@ -98,4 +127,14 @@ export function runCli(
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A TCP port free on loopback right now, for a server that must keep its port across restarts. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || !address) throw new Error('no port');
+  return address.port;
 }

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { type EnrollmentGateway, ProviderUnavailableError } from '../../src/enrollment/gateway.js';
 import {
@@ -12,6 +10,7 @@ import {
 } from '../../src/enrollment/prove-client.js';
 import { sandboxGateway } from '../../src/enrollment/sandbox-gateway.js';
 import { type FakeProve, startFakeProve } from '../fixtures/fake-prove.js';
+import { freePort } from '../helpers/process.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -28,14 +27,6 @@ async function providerError(promise: Promise<unknown>): Promise<ProviderUnavail
     return err;
   }
   assert.fail('expected a ProviderUnavailableError, but the call succeeded');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('proveBaseUrl', () => {
