@@ -4,6 +4,7 @@ import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { enroll } from '../helpers/enrollment.js';
+import { feedSubscriptions } from '../helpers/metrics.js';
 import { runCli } from '../helpers/process.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { WEBHOOK_ENV } from '../helpers/webhooks.js';
@@ -72,12 +73,6 @@ async function typeAndRun(page: Page, operation: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
   await page.click(RUN);
-}
-
-/** The feed_subscriptions gauge from GET /metrics. */
-async function feedSubscriptions(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^feed_subscriptions (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
 function isLocal(url: string): boolean {
