@@ -1,5 +1,5 @@
 import { ConfigError, loadProcessConfig } from './config.js';
-import { createLogger } from './http/logger.js';
+import { createProcessLogger } from './http/logger.js';
 import { startServer } from './server.js';
 
 /** Graceful shutdown must finish within this, or the process exits non-zero. */
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createProcessLogger(config);
   const app = await startServer(config, { logger: log });
   log.info({ url: app.url }, 'server listening');
   if (app.devToken) {
