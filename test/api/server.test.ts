@@ -49,6 +49,10 @@ describe('server', () => {
     });
   });
 
+  it('logs one listening line of its own, not fastify\'s "Server listening at"', () => {
+    assert.ok(!s.logs.some((l) => l.includes('Server listening')), s.logs.join(''));
+  });
+
   it('exposes Prometheus metrics for HTTP, GraphQL and the pool', async () => {
     await s.gql('{ __typename }');
     const res = await fetch(`${s.url}/metrics`);
