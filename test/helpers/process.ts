@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/main.js');
+const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
 
 export interface RunningMain {
   child: ChildProcess;
@@ -13,14 +13,21 @@ export interface RunningMain {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `node dist/src/main.js` (what `npm start` runs) as a child process. */
-export function runMain(opts: { cwd: string; env: Record<string, string> }): RunningMain {
+/**
+ * Runs `node dist/src/main.js` (what `npm start` runs) as a child process, or `script`, another entry
+ * point under dist/src (`db/migrate-cli.js` for `npm run migrate`).
+ */
+export function runMain(opts: { cwd: string; env: Record<string, string>; script?: string }): RunningMain {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [MAIN], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(SRC, opts.script ?? 'main.js')], {
+    cwd: opts.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
   const waiters: { msg: string; resolve: (v: Record<string, unknown>) => void }[] = [];
