@@ -1,6 +1,7 @@
 import { ConfigError, loadProcessConfig } from './config.js';
 import { createProcessLogger } from './http/logger.js';
 import { startServer } from './server.js';
+import { formatStartupSummary, type StartupInfo, startupFacts } from './startup-summary.js';
 
 /** Graceful shutdown must finish within this, or the process exits non-zero. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -18,13 +19,21 @@ async function main(): Promise<void> {
   }
   const log = createProcessLogger(config);
   const app = await startServer(config, { logger: log });
-  log.info({ url: app.url }, 'server listening');
-  if (app.devToken) {
-    process.stdout.write(
-      `\nDevelopment admin token (all scopes; signed with the development secret in .data/dev-secrets.json, so it keeps working after a restart):\n\n${app.devToken}\n\n` +
-        `Try: curl -s ${app.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" ` +
-        `-d '{"query":"{ riskSummary { total } }"}'\n\n`,
-    );
+  const info: StartupInfo = {
+    url: app.url,
+    config,
+    devToken: app.devToken,
+    database: app.database,
+    cwd: process.cwd(),
+  };
+  if (config.production) {
+    // Production's stdout is JSON lines only: the summary's facts are fields of the one line.
+    log.info(startupFacts(info), 'server listening');
+  } else {
+    // Earlier lines first (pino-pretty writes from a worker), then the summary, then the line tests wait for.
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
+    process.stdout.write(formatStartupSummary(info));
+    log.info({ url: app.url }, 'server listening');
   }
 
   let stopping = false;

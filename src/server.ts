@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
-import { type Database, openDatabase } from './db/database.js';
+import { type Database, type DatabaseInfo, openDatabase } from './db/database.js';
 import { createEnrollmentService } from './enrollment/enrollment.service.js';
 import type { EnrollmentGateway } from './enrollment/gateway.js';
 import { proveBaseUrl, proveGateway } from './enrollment/prove-client.js';
@@ -42,6 +42,8 @@ export interface App {
   log: Logger;
   /** Set when no auth is configured outside production: an admin token with every scope. */
   devToken: string | null;
+  /** The PostgreSQL in use, for the start-up summary. */
+  database: DatabaseInfo;
   fastify: FastifyInstance;
   /** Graceful: stop accepting, close sockets with 1001, finish in-flight requests, close the pool, stop PostgreSQL. */
   close(): Promise<void>;
@@ -250,6 +252,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     db,
     log,
     devToken,
+    database: database.info,
     fastify: app,
     close() {
       closing ??= (async () => {
