@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { DEV_TOKEN_LABEL } from '../../src/startup-summary.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { runMain } from '../helpers/process.js';
-
-const exec = promisify(execFile);
-
-/** Processes whose command line mentions the directory (the embedded server's -D argument). */
-async function processesUsing(dir: string): Promise<string[]> {
-  const { stdout } = await exec('ps', ['-eo', 'pid,args']);
-  return stdout.split('\n').filter((l) => l.includes(dir) && !l.includes('ps -eo'));
-}
+import { processesUsing, runMain } from '../helpers/process.js';
 
 describe('npm start with no environment (embedded PostgreSQL)', () => {
   let cwd = '';

@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
 
@@ -14,8 +15,8 @@ export interface RunningMain {
 }
 
 /**
- * Runs `node dist/src/main.js` (what `npm start` runs) as a child process, or `script`, another entry
- * point under dist/src (`db/migrate-cli.js` for `npm run migrate`).
+ * Runs `node dist/src/main.js` (what `npm start` runs) as a child process, or `script`: another entry
+ * point, relative to dist/src (`db/migrate-cli.js` for `npm run migrate`) or absolute.
  */
 export function runMain(opts: { cwd: string; env: Record<string, string>; script?: string }): RunningMain {
   const env: Record<string, string> = {
@@ -23,7 +24,7 @@ export function runMain(opts: { cwd: string; env: Record<string, string>; script
     HOME: process.env.HOME ?? '/',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [path.join(SRC, opts.script ?? 'main.js')], {
+  const child = spawn(process.execPath, [path.resolve(SRC, opts.script ?? 'main.js')], {
     cwd: opts.cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,4 +72,10 @@ export function runMain(opts: { cwd: string; env: Record<string, string>; script
       });
     },
   };
+}
+
+/** Processes whose command line mentions the directory (the embedded server's -D argument, say). */
+export async function processesUsing(dir: string): Promise<string[]> {
+  const { stdout } = await promisify(execFile)('ps', ['-eo', 'pid,args']);
+  return stdout.split('\n').filter((l) => l.includes(dir) && !l.includes('ps -eo'));
 }
