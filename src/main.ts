@@ -19,23 +19,7 @@ async function main(): Promise<void> {
   }
   const log = createProcessLogger(config);
   const app = await startServer(config, { logger: log });
-  const info: StartupInfo = {
-    url: app.url,
-    config,
-    devToken: app.devToken,
-    database: app.database,
-    cwd: process.cwd(),
-  };
-  if (config.production) {
-    // Production's stdout is JSON lines only: the summary's facts are fields of the one line.
-    log.info(startupFacts(info), 'server listening');
-  } else {
-    // Earlier lines first (pino-pretty writes from a worker), then the summary, then the line tests wait for.
-    await new Promise<void>((resolve) => log.flush(() => resolve()));
-    process.stdout.write(formatStartupSummary(info));
-    log.info({ url: app.url }, 'server listening');
-  }
-
+  // Before the line that says it listens: whoever waits for that line may signal at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -59,6 +43,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  const info: StartupInfo = {
+    url: app.url,
+    config,
+    devToken: app.devToken,
+    database: app.database,
+    cwd: process.cwd(),
+  };
+  if (config.production) {
+    // Production's stdout is JSON lines only: the summary's facts are fields of the one line.
+    log.info(startupFacts(info), 'server listening');
+  } else {
+    // Earlier lines first (pino-pretty writes from a worker), then the summary, then the line tests wait for.
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
+    if (stopping) return; // signalled meanwhile: no summary of a server going away
+    process.stdout.write(formatStartupSummary(info));
+    log.info({ url: app.url }, 'server listening');
+  }
 }
 
 main().catch((err: unknown) => {
