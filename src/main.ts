@@ -1,6 +1,7 @@
 import { ConfigError, loadProcessConfig } from './config.js';
-import { createLogger } from './http/logger.js';
+import { createProcessLogger } from './http/logger.js';
 import { startServer } from './server.js';
+import { formatStartupSummary, type StartupInfo, startupFacts } from './startup-summary.js';
 
 /** Graceful shutdown must finish within this, or the process exits non-zero. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -16,17 +17,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createProcessLogger(config);
   const app = await startServer(config, { logger: log });
-  log.info({ url: app.url }, 'server listening');
-  if (app.devToken) {
-    process.stdout.write(
-      `\nDevelopment admin token (all scopes; signed with the development secret in .data/dev-secrets.json, so it keeps working after a restart):\n\n${app.devToken}\n\n` +
-        `Try: curl -s ${app.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" ` +
-        `-d '{"query":"{ riskSummary { total } }"}'\n\n`,
-    );
-  }
-
+  // Before the line that says it listens: whoever waits for that line may signal at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -51,6 +44,24 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => stop('SIGHUP')); // a closed terminal must not leave PostgreSQL running
+
+  const info: StartupInfo = {
+    url: app.url,
+    config,
+    devToken: app.devToken,
+    database: app.database,
+    cwd: process.cwd(),
+  };
+  if (config.production) {
+    // Production's stdout is JSON lines only: the summary's facts are fields of the one line.
+    log.info(startupFacts(info), 'server listening');
+  } else {
+    // Earlier lines first (pino-pretty writes from a worker), then the summary, then the line tests wait for.
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
+    if (stopping) return; // signalled meanwhile: no summary of a server going away
+    process.stdout.write(formatStartupSummary(info));
+    log.info({ url: app.url }, 'server listening');
+  }
 }
 
 main().catch((err: unknown) => {

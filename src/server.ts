@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
-import { type Database, openDatabase } from './db/database.js';
+import { type Database, type DatabaseInfo, openDatabase } from './db/database.js';
 import { createEnrollmentService } from './enrollment/enrollment.service.js';
 import type { EnrollmentGateway } from './enrollment/gateway.js';
 import { proveBaseUrl, proveGateway } from './enrollment/prove-client.js';
@@ -43,6 +43,8 @@ export interface App {
   log: Logger;
   /** Set when no auth is configured outside production: an admin token with every scope. */
   devToken: string | null;
+  /** The PostgreSQL in use, for the start-up summary. */
+  database: DatabaseInfo;
   fastify: FastifyInstance;
   /** Graceful: stop accepting, close sockets with 1001, finish in-flight requests, close the pool, stop PostgreSQL. */
   close(): Promise<void>;
@@ -81,9 +83,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const devToken = config.auth.kind === 'dev' ? await signToken(config.auth.secret) : null;
   const schema = await createSchema();
 
+  // Fastify's own logger is a child, so its level can be raised alone while it listens (below).
+  const fastifyLog = log.child({});
   const app = Fastify({
     // pino 10's Logger and fastify's pino-9-based FastifyBaseLogger differ only in typings.
-    loggerInstance: log as unknown as FastifyBaseLogger,
+    loggerInstance: fastifyLog as unknown as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     // No line per request: at thousands of webhooks a second, metrics tell more for less.
     logController: new LogController({ disableRequestLogging: true }),
@@ -219,6 +223,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const ws = createWsServer({ schema, services, verify, log, metrics, production: config.production });
   app.server.on('upgrade', ws.handleUpgrade);
 
+  // Fastify logs "Server listening at …" once per address it binds, with no option to turn it off;
+  // main.ts logs the one 'server listening' line, with the URL. Warnings and errors still pass.
+  const listenLevel = fastifyLog.level;
+  if (fastifyLog.levelVal < fastifyLog.levels.values.warn!) fastifyLog.level = 'warn';
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
@@ -232,6 +240,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // One line naming the variables (contract, Configuration): "getaddrinfo ENOTFOUND x" alone does not.
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`cannot listen on HOST=${config.host} PORT=${config.port}: ${reason}`, { cause: err });
+  } finally {
+    fastifyLog.level = listenLevel;
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -244,6 +254,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     db,
     log,
     devToken,
+    database: database.info,
     fastify: app,
     close() {
       closing ??= (async () => {

@@ -1,11 +1,11 @@
 /** `npm run migrate`: applies pending migrations (under the advisory lock) without starting the server. */
 import { ConfigError, loadProcessConfig } from '../config.js';
-import { createLogger } from '../http/logger.js';
+import { createProcessLogger } from '../http/logger.js';
 import { openDatabase } from './database.js';
 
 try {
   const config = loadProcessConfig();
-  const log = createLogger(config.logLevel);
+  const log = createProcessLogger(config);
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,

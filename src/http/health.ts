@@ -12,7 +12,8 @@ export function registerHealthRoutes(app: FastifyInstance, db: DataSource, metri
       if (await migrationsApplied(db)) return { status: 'ready' };
       return reply.code(503).send({ status: 'unavailable', reason: 'migrations_pending' });
     } catch (err) {
-      req.log.warn({ err: { message: (err as Error).message } }, 'readiness check failed');
+      // The err serializer keeps the message and drops the SQL text (src/http/logger.ts).
+      req.log.warn({ err }, 'readiness check failed');
       return reply.code(503).send({ status: 'unavailable', reason: 'database_unreachable' });
     }
   });

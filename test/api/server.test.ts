@@ -32,6 +32,27 @@ describe('server', () => {
     }
   });
 
+  it("logs why /readyz failed: the driver's message, not [object Object] nor the SQL", async () => {
+    await s.app.db.query('ALTER TABLE typeorm_migrations RENAME TO typeorm_migrations_away');
+    try {
+      const res = await fetch(`${s.url}/readyz`);
+      assert.equal(res.status, 503);
+      assert.deepEqual(await res.json(), { status: 'unavailable', reason: 'database_unreachable' });
+    } finally {
+      await s.app.db.query('ALTER TABLE typeorm_migrations_away RENAME TO typeorm_migrations');
+    }
+    const line = s.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'readiness check failed');
+    assert.deepEqual(line?.err, {
+      type: 'QueryFailedError',
+      message: 'relation "typeorm_migrations" does not exist',
+      code: '42P01',
+    });
+  });
+
+  it('logs one listening line of its own, not fastify\'s "Server listening at"', () => {
+    assert.ok(!s.logs.some((l) => l.includes('Server listening')), s.logs.join(''));
+  });
+
   it('exposes Prometheus metrics for HTTP, GraphQL and the pool', async () => {
     await s.gql('{ __typename }');
     const res = await fetch(`${s.url}/metrics`);

@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** The compiled checkout (dist/), where the scripts child processes run are. */
 export const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -137,4 +138,10 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   if (typeof address !== 'object' || !address) throw new Error('no port');
   return address.port;
+}
+
+/** Processes whose command line mentions the directory (the embedded server's -D argument, say). */
+export async function processesUsing(dir: string): Promise<string[]> {
+  const { stdout } = await promisify(execFile)('ps', ['-eo', 'pid,args']);
+  return stdout.split('\n').filter((l) => l.includes(dir) && !l.includes('ps -eo'));
 }
