@@ -231,6 +231,7 @@ describe('passbase parse', () => {
         replayGuard: null,
         messageId: null,
         signedAt: null,
+        signingKey: null,
       });
       assert.equal(parsed.ok, false);
     }

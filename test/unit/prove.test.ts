@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
-import { proveProvider } from '../../src/ingest/providers/prove.js';
+import { SignJWT } from 'jose';
+import { proveProvider, proveSigningKeys } from '../../src/ingest/providers/prove.js';
 import type { VerifiedDelivery, VerifyResult } from '../../src/ingest/providers/provider.js';
 import { proveBodyHash, proveHeaders, type SignProveOptions, signProve } from '../fixtures/signers.js';
 
@@ -158,10 +159,11 @@ describe('prove verify', () => {
 
   it('uses the secret as the UTF-8 bytes of the whole string, whsec_ prefix included', async () => {
     const raw = Buffer.from(MANAGE_EXAMPLE);
-    // Someone stripping the prefix or base64-decoding the secret would accept this token instead.
+    // Someone stripping the prefix would accept this token instead. The rest of this secret is not
+    // base64 ("_"), so the UTF-8 bytes are its only key.
     const stripped = await signProve({ secret: SECRET.slice('whsec_'.length), body: raw, now: NOW });
     assert.equal(codeOf(await provider.verify(raw, proveHeaders(stripped), NOW)), 'invalid_signature');
-    assert.equal(codeOf(await deliver(raw)), 'ok');
+    assert.equal(deliveryOf(await deliver(raw)).signingKey, 'utf8');
   });
 
   it('reads the Bearer scheme case-insensitively and a header given as a one-element array', async () => {
@@ -289,6 +291,67 @@ describe('prove verify', () => {
     assert.equal(long.correlationId, 'x'.repeat(200));
     const blank = deliveryOf(await deliver(MANAGE_EXAMPLE, {}, { 'x-correlation-id': '   ' }));
     assert.equal(blank.correlationId, null);
+  });
+});
+
+/** A Prove-style token signed under raw key bytes (signProve signs under a string's UTF-8 bytes). */
+async function signWithKeyBytes(key: Uint8Array, raw: Buffer, claims: Record<string, unknown> = {}) {
+  return new SignJWT({
+    iss: 'Prove Identity',
+    iat: NOW_SECONDS,
+    nbf: NOW_SECONDS,
+    exp: NOW_SECONDS + 300,
+    jti: randomUUID(),
+    body_hash: proveBodyHash(raw),
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .sign(key);
+}
+
+describe('prove verify: the keys one whsec_ secret stands for', () => {
+  const keyBytes = randomBytes(24);
+  const secret = `whsec_${keyBytes.toString('base64')}`;
+  const svixStyle = proveProvider({ secret });
+  const raw = Buffer.from(MANAGE_EXAMPLE);
+  const verify = async (token: string) => svixStyle.verify(raw, proveHeaders(token), NOW);
+
+  it('accepts a token under the UTF-8 bytes of the whole string, and says so', async () => {
+    const token = await signProve({ secret, body: raw, now: NOW });
+    assert.equal(deliveryOf(await verify(token)).signingKey, 'utf8');
+  });
+
+  it('accepts a token under the base64-decoded rest after whsec_, and says so', async () => {
+    const token = await signWithKeyBytes(keyBytes, raw);
+    assert.equal(deliveryOf(await verify(token)).signingKey, 'base64');
+  });
+
+  it('refuses a token under neither key with invalid_signature', async () => {
+    for (const key of [randomBytes(24), Buffer.from(secret.slice('whsec_'.length))]) {
+      assert.equal(codeOf(await verify(await signWithKeyBytes(key, raw))), 'invalid_signature');
+    }
+  });
+
+  it('checks the claims of a token under the second key as under the first', async () => {
+    const expired = await signWithKeyBytes(keyBytes, raw, { exp: NOW_SECONDS - 61 });
+    assert.equal(codeOf(await verify(expired)), 'token_expired');
+    const foreign = await signWithKeyBytes(keyBytes, raw, { iss: 'Someone Else' });
+    assert.equal(codeOf(await verify(foreign)), 'invalid_issuer');
+    const tampered = await signWithKeyBytes(keyBytes, Buffer.from(`${MANAGE_EXAMPLE} `));
+    assert.equal(codeOf(await verify(tampered)), 'body_hash_mismatch');
+  });
+
+  it('derives one key only from a secret without whsec_, or whose rest is not base64 of 16 bytes or more', async () => {
+    const names = (s: string) => proveSigningKeys(s).map((k) => k.name);
+    assert.deepEqual(names(secret), ['utf8', 'base64']);
+    assert.deepEqual(names(keyBytes.toString('base64')), ['utf8']);
+    assert.deepEqual(names(SECRET), ['utf8']);
+    assert.deepEqual(names(`whsec_${randomBytes(15).toString('base64')}`), ['utf8']);
+    assert.deepEqual(names(`whsec_${randomBytes(24).toString('base64url')}!`), ['utf8']);
+    // Without the prefix the decoded bytes are no key: a token under them is refused.
+    const unprefixed = proveProvider({ secret: keyBytes.toString('base64') });
+    const token = await signWithKeyBytes(keyBytes, raw);
+    assert.equal(codeOf(await unprefixed.verify(raw, proveHeaders(token), NOW)), 'invalid_signature');
   });
 });
 

@@ -35,6 +35,15 @@ export function decodeUtf8Strict(bytes: Uint8Array): string {
   return strictUtf8.decode(bytes);
 }
 
+// Standard base64, padded or not. Buffer.from(_, 'base64') silently skips any other character, so the
+// alphabet is checked first: text that is not base64 must not be "decoded" into something else.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+
+/** Standard base64 (RFC 4648 alphabet, padding optional) and nothing else; "" counts as base64. */
+export function isBase64(text: string): boolean {
+  return BASE64.test(text);
+}
+
 export type JsonBody = { ok: true; value: unknown } | { ok: false; message: string };
 
 // A JSON escape of U+0000 or of a UTF-16 surrogate: the only ways a strictly decoded body can carry text

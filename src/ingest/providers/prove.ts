@@ -11,6 +11,7 @@ import type { EventType, NormalizedEvent } from '../../domain/types.js';
 import {
   describeType,
   type Field,
+  isBase64,
   isRecord,
   type JsonRecord,
   parseJsonBody,
@@ -24,6 +25,7 @@ import type {
   AuthErrorCode,
   ParseResult,
   RejectedItem,
+  SigningKey,
   VerifiedDelivery,
   VerifyResult,
   WebhookProvider,
@@ -54,15 +56,43 @@ const EVENT_ID_FIELDS = ['eventId', 'eventID'] as const;
 const IDENTITY_ID_FIELDS = ['identityId', 'identityID', 'proveId'] as const;
 const TIMESTAMP_FIELDS = ['eventTimestamp', 'eventTimeStamp'] as const;
 
+const WHSEC_PREFIX = 'whsec_';
+/** Svix-style secrets carry 24 random bytes; fewer than 16 is not a key anyone generates. */
+const MIN_DECODED_KEY_BYTES = 16;
+
+interface VerifyKey {
+  name: SigningKey;
+  key: Promise<webcrypto.CryptoKey>;
+}
+
+/**
+ * The HS256 keys one Portal secret can stand for, in the order they are tried. Prove's snippets hand
+ * the string itself to their JWT library (the UTF-8 bytes, `whsec_` included), but a `whsec_` secret
+ * is Svix-style base64 after the prefix, and the docs do not say which Prove signs with: both are the
+ * owner's secret, so a token under either is authentic.
+ */
+export function proveSigningKeys(secret: string): { name: SigningKey; bytes: Uint8Array }[] {
+  const keys: { name: SigningKey; bytes: Uint8Array }[] = [
+    { name: 'utf8', bytes: new TextEncoder().encode(secret) },
+  ];
+  const rest = secret.slice(WHSEC_PREFIX.length);
+  if (secret.startsWith(WHSEC_PREFIX) && isBase64(rest)) {
+    const decoded = Buffer.from(rest, 'base64');
+    if (decoded.length >= MIN_DECODED_KEY_BYTES) keys.push({ name: 'base64', bytes: decoded });
+  }
+  return keys;
+}
+
 export function proveProvider(opts: { secret: string }): WebhookProvider {
   if (opts.secret.length === 0) throw new Error('Prove webhook secret must not be empty');
-  // The Portal secret is used as the UTF-8 bytes of the string exactly as shown, `whsec_` prefix
-  // included: Prove's snippets hand the string itself to their JWT library (no base64 decoding).
-  const key = hmacVerifyKey(new TextEncoder().encode(opts.secret));
+  const keys: VerifyKey[] = proveSigningKeys(opts.secret).map(({ name, bytes }) => ({
+    name,
+    key: hmacVerifyKey(bytes),
+  }));
   return {
     provider: 'PROVE',
     slug: 'prove',
-    verify: (raw, headers, now) => verifyProveDelivery(key, raw, headers, now),
+    verify: (raw, headers, now) => verifyProveDelivery(keys, raw, headers, now),
     parse: parseProveDelivery,
   };
 }
@@ -71,8 +101,36 @@ function fail(code: AuthErrorCode): VerifyResult {
   return { ok: false, code };
 }
 
+type TokenResult = { ok: true; claims: JWTPayload; key: SigningKey } | { ok: false; code: AuthErrorCode };
+
+/**
+ * Verifies the token under each key in turn. Only a signature that does not match moves on to the next
+ * key: any other failure (a malformed token, another algorithm, a claim checked once the signature
+ * matched) would be the same under every key. A forgery is therefore verified twice; each try is one
+ * HMAC, and which key failed tells a forger nothing about either.
+ */
+async function verifyToken(keys: readonly VerifyKey[], token: string, now: Date): Promise<TokenResult> {
+  for (const { name, key } of keys) {
+    try {
+      const { payload } = await jwtVerify(token, await key, {
+        algorithms: ['HS256'],
+        issuer: PROVE_ISSUER,
+        clockTolerance: PROVE_CLOCK_SKEW_SECONDS,
+        requiredClaims: ['exp', 'iat', 'jti', 'body_hash'],
+        currentDate: now,
+      });
+      return { ok: true, claims: payload, key: name };
+    } catch (error) {
+      if (!(error instanceof errors.JWSSignatureVerificationFailed)) {
+        return { ok: false, code: joseFailureCode(error) };
+      }
+    }
+  }
+  return { ok: false, code: 'invalid_signature' };
+}
+
 async function verifyProveDelivery(
-  key: Promise<webcrypto.CryptoKey>,
+  keys: readonly VerifyKey[],
   raw: Buffer,
   headers: IncomingHttpHeaders,
   now: Date,
@@ -80,20 +138,10 @@ async function verifyProveDelivery(
   const token = bearerToken(singleHeader(headers, 'x-prove-authorization'));
   if (token === null) return fail('missing_signature');
 
-  let claims: JWTPayload;
-  try {
-    ({ payload: claims } = await jwtVerify(token, await key, {
-      algorithms: ['HS256'],
-      issuer: PROVE_ISSUER,
-      clockTolerance: PROVE_CLOCK_SKEW_SECONDS,
-      requiredClaims: ['exp', 'iat', 'jti', 'body_hash'],
-      currentDate: now,
-    }));
-  } catch (error) {
-    return fail(joseFailureCode(error));
-  }
+  const verified = await verifyToken(keys, token, now);
+  if (!verified.ok) return fail(verified.code);
 
-  const { exp, iat, jti, body_hash: bodyHash } = claims;
+  const { exp, iat, jti, body_hash: bodyHash } = verified.claims;
   // jose has checked exp/iat are numbers when present and that all four are present; the typeof
   // checks narrow the types and catch a jti or body_hash of the wrong type.
   if (typeof exp !== 'number' || typeof iat !== 'number') return fail('invalid_signature');
@@ -117,6 +165,7 @@ async function verifyProveDelivery(
       replayGuard: { jti: storableText(jti), expiresAt },
       messageId: null,
       signedAt: null,
+      signingKey: verified.key,
     },
   };
 }
