@@ -42,6 +42,12 @@ export function createMetrics(poolStats: () => PoolStats) {
       labelNames: ['provider', 'result'] as const,
       registers: [registry],
     }),
+    webhookSigningKeys: new Counter({
+      name: 'webhook_signing_key_matches_total',
+      help: 'Verified deliveries by provider and the key derived from its secret that matched (Prove: utf8, base64)',
+      labelNames: ['provider', 'key'] as const,
+      registers: [registry],
+    }),
     webhookCommitBatch: new Histogram({
       name: 'webhook_commit_batch_deliveries',
       help: 'Deliveries committed together in one transaction (src/ingest/commit-queue.ts)',

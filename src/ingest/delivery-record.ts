@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { effectOf, summarize } from '../domain/identity-policy.js';
 import type { NormalizedEvent, Provider } from '../domain/types.js';
-import type { RejectedItem, VerifiedDelivery } from './providers/provider.js';
+import type { RejectedItem, SigningKey, VerifiedDelivery } from './providers/provider.js';
 
 /**
  * A verified, parsed delivery, as storeBatch() hands it to ingest_batch() (src/ingest/store.ts). The same
@@ -18,6 +18,8 @@ export interface DeliveryRecord {
     jti: string | null;
     jtiExpiresAt: string | null;
     rejected: RejectedItem[];
+    /** Which key verified it (Prove); absent from records spooled before it was kept. */
+    signingKey?: SigningKey | null;
   };
   events: EventRow[];
   summaries: SummaryRow[];
@@ -138,6 +140,7 @@ export function buildRecord(args: {
       jti: guard?.jti ?? null,
       jtiExpiresAt: guard?.expiresAt.toISOString() ?? null,
       rejected: args.rejected,
+      signingKey: args.verified.signingKey,
     },
     events: toEventRows(args.events),
     summaries: toSummaryRows(args.events),

@@ -123,7 +123,9 @@ export function createIngestService(deps: IngestDeps) {
     const now = clock();
     const verified = await provider.verify(raw, headers, now);
     if (!verified.ok) return refuse(provider, raw, now, { kind: 'auth_failed', code: verified.code }, null);
-    const { correlationId } = verified.delivery;
+    const { correlationId, signingKey } = verified.delivery;
+    // Counted on verification, whatever comes of the delivery: it tells operators which key Prove uses.
+    if (signingKey) metrics.webhookSigningKeys.inc({ provider: provider.provider, key: signingKey });
     const parsed = provider.parse(verified.delivery);
     if (!parsed.ok)
       return refuse(provider, raw, now, { kind: 'invalid_payload', message: parsed.message }, correlationId);

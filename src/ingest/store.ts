@@ -35,6 +35,7 @@ export async function storeBatch(db: Queryable, records: readonly DeliveryRecord
     jti_expires_at: d.jtiExpiresAt,
     event_count: events.length,
     rejected_items: d.rejected,
+    signing_key: d.signingKey ?? null,
   }));
   const events = records.flatMap((r, k) => r.events.map((e) => ({ ...e, delivery_id: ids[k] })));
   events.forEach((e, ord) => {

@@ -35,4 +35,8 @@ export class WebhookDeliveryEntity {
   /** Malformed notifications of an authentic delivery, kept raw for an operator. */
   @Column('jsonb', { name: 'rejected_items', nullable: true })
   rejectedItems!: unknown[] | null;
+
+  /** Prove: which key derived from the secret verified it, "utf8" or "base64"; else null. */
+  @Column('text', { name: 'signing_key', nullable: true })
+  signingKey!: string | null;
 }

@@ -28,6 +28,13 @@ export class WebhookDelivery {
 
   @Field(() => Int)
   duplicateCount!: number;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Prove: which key derived from PROVE_WEBHOOK_SECRET verified the token, "utf8" (the whole string) or "base64" (the decoded rest of a whsec_ secret); null otherwise',
+  })
+  signingKey!: string | null;
 }
 
 @ObjectType('WebhookDeliveryEdge')
