@@ -6,6 +6,7 @@ import { EventDeliveryLink1763780400000 } from './1763780400000-EventDeliveryLin
 import { BatchIngest1763780500000 } from './1763780500000-BatchIngest.js';
 import { RejectionBudget1763780600000 } from './1763780600000-RejectionBudget.js';
 import { DeliverySigningKey1763780700000 } from './1763780700000-DeliverySigningKey.js';
+import { ProveEventKey1763780800000 } from './1763780800000-ProveEventKey.js';
 
 /** Every migration, oldest first. Listed explicitly so no build tool or glob can drop one. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   BatchIngest1763780500000,
   RejectionBudget1763780600000,
   DeliverySigningKey1763780700000,
+  ProveEventKey1763780800000,
 ];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { PROVE_IDENTITY_MANAGER_SAMPLE } from '../fixtures/prove-identity-manager-sample.js';
 import { signProve } from '../fixtures/signers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { PROVE_SECRET, post, postProve, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';
@@ -56,16 +56,45 @@ describe('POST /webhooks/prove', () => {
     });
   });
 
-  it("accepts the provider documents' own example payloads with every field spelling", async () => {
-    const doc = await readFile(
-      new URL('../../../../shared/provider-docs/prove-identity-manager.txt', import.meta.url),
-      'utf8',
+  it("stores all five notifications of the Identity Manager guide's sample, which share one eventId", async () => {
+    // Sent verbatim, its five events (one identity, one eventId, five event types) used to be stored as
+    // one and counted as four duplicates; Prove never retries, so each was lost for good.
+    const res = await postProve(s.url, PROVE_IDENTITY_MANAGER_SAMPLE);
+    assert.deepEqual([res.status, res.body], [200, { accepted: 5, duplicates: 0, rejected: 0 }]);
+    const events = await s.app.db.query(
+      `SELECT e.provider_event_id, e.raw_type FROM identity_events e JOIN identities i ON i.id = e.identity_id
+       WHERE i.provider_identity_id = '81d3829a-7207-4fd7-9a78-2dbf33fd54ad' ORDER BY e.id`,
     );
-    const json = doc.slice(doc.indexOf('{\n    "notifications"'), doc.indexOf('8\n\nAccess Production'));
-    const res = await postProve(s.url, json.trim());
-    assert.equal(res.status, 200);
-    // That example reuses one eventId for all five notifications: one event, four duplicates.
-    assert.deepEqual(res.body, { accepted: 1, duplicates: 4, rejected: 0 });
+    const eventId = 'c3702333-ddd0-4aad-8f8f-c2813c1dd253';
+    assert.deepEqual(
+      events,
+      ['PHONE_NUMBER_CHANGE', 'DISCONNECT', 'PORT', 'LINETYPE_CHANGE', 'MOVED_OUT_OF_COVERAGE'].map(
+        (raw_type) => ({ provider_event_id: eventId, raw_type }),
+      ),
+    );
+    // The same delivery again (a new token): each of the five is the same event, a duplicate.
+    const again = await postProve(s.url, PROVE_IDENTITY_MANAGER_SAMPLE);
+    assert.deepEqual([again.status, again.body], [200, { accepted: 0, duplicates: 5, rejected: 0 }]);
+    const gql = await s.gql<{ events: { edges: { node: { providerEventId: string } }[] } }>(
+      `{ events(first: 50) { edges { node { providerEventId } } } }`,
+    );
+    assert.equal(gql.body.errors, undefined, JSON.stringify(gql.body.errors));
+    const ids = gql.body.data!.events.edges.map((e) => e.node.providerEventId);
+    assert.equal(ids.filter((id) => id === eventId).length, 5, 'providerEventId is still the eventId');
+  });
+
+  it('keeps one eventId for two identities, or for two event types, as distinct events', async () => {
+    const eventId = `evt-shared-${randomBytes(4).toString('hex')}`;
+    const [a, b] = [`ida-${eventId}`, `idb-${eventId}`];
+    const notifications = [
+      proveNotification({ eventId, identityId: a, eventType: 'PORT' }),
+      proveNotification({ eventId, identityId: b, eventType: 'PORT' }),
+      proveNotification({ eventId, identityId: a, eventType: 'LINE_TYPE_CHANGE' }),
+      // The first again within the same delivery: a duplicate.
+      proveNotification({ eventId, identityId: a, eventType: 'PORT' }),
+    ];
+    const res = await postProve(s.url, { notifications });
+    assert.deepEqual(res.body, { accepted: 3, duplicates: 1, rejected: 0 });
   });
 
   it('counts a redelivered event as a duplicate and never stores it twice', async () => {
