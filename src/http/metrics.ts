@@ -32,7 +32,7 @@ export function createMetrics(poolStats: () => PoolStats) {
     }),
     webhookDeliveries: new Counter({
       name: 'webhook_deliveries_total',
-      help: 'Webhook deliveries by provider and outcome (accepted, spooled, duplicate-only, or the error code)',
+      help: 'Webhook deliveries by provider and outcome (accepted, spooled, test, or the error code)',
       labelNames: ['provider', 'outcome'] as const,
       registers: [registry],
     }),

@@ -3,6 +3,9 @@ import { effectOf, summarize } from '../domain/identity-policy.js';
 import type { NormalizedEvent, Provider } from '../domain/types.js';
 import type { RejectedItem, SigningKey, VerifiedDelivery } from './providers/provider.js';
 
+/** How a stored delivery is recorded: committed directly, loaded from the spool, or a test ping. */
+export type DeliveryOutcome = 'accepted' | 'spooled' | 'test';
+
 /**
  * A verified, parsed delivery, as storeBatch() hands it to ingest_batch() (src/ingest/store.ts). The same
  * record goes to PostgreSQL directly or, while it is down, to the spool and later from there.
@@ -11,8 +14,8 @@ export interface DeliveryRecord {
   delivery: {
     provider: Provider;
     receivedAt: string;
-    /** "accepted" when stored directly, "spooled" when it waited in the spool. */
-    outcome: 'accepted' | 'spooled';
+    /** "accepted" when stored directly, "spooled" when it waited in the spool, "test" for a test ping. */
+    outcome: DeliveryOutcome;
     correlationId: string | null;
     bodySha256: string;
     jti: string | null;
@@ -128,13 +131,15 @@ export function buildRecord(args: {
   verified: VerifiedDelivery;
   events: readonly NormalizedEvent[];
   rejected: RejectedItem[];
+  /** A test ping (ParseResult.test): recorded with outcome "test". */
+  test?: boolean;
 }): DeliveryRecord {
   const guard = args.verified.replayGuard;
   return {
     delivery: {
       provider: args.provider,
       receivedAt: args.receivedAt.toISOString(),
-      outcome: 'accepted',
+      outcome: args.test ? 'test' : 'accepted',
       correlationId: args.verified.correlationId,
       bodySha256: sha256Hex(args.raw),
       jti: guard?.jti ?? null,

@@ -104,7 +104,9 @@ export function createIngestService(deps: IngestDeps) {
         'database unavailable for a verified delivery; spooling',
       );
       try {
-        await deps.spool.append({ ...record, delivery: { ...record.delivery, outcome: 'spooled' } });
+        // A test ping keeps its outcome: an operator looks for it under "test" whichever way it went.
+        const outcome = record.delivery.outcome === 'test' ? 'test' : 'spooled';
+        await deps.spool.append({ ...record, delivery: { ...record.delivery, outcome } });
         deps.onSpooled();
         return 'spooled';
       } catch (spoolErr) {
@@ -137,6 +139,7 @@ export function createIngestService(deps: IngestDeps) {
       verified: verified.delivery,
       events: parsed.events,
       rejected: parsed.rejected,
+      test: parsed.test === true,
     });
     const stored = await commitOrSpool(record);
     const p = provider.provider;
@@ -148,7 +151,7 @@ export function createIngestService(deps: IngestDeps) {
 
     if (stored.accepted > 0) deps.onCommitted();
     const rejected = parsed.rejected.length;
-    metrics.webhookDeliveries.inc({ provider: p, outcome: 'accepted' });
+    metrics.webhookDeliveries.inc({ provider: p, outcome: record.delivery.outcome });
     metrics.webhookEvents.inc({ provider: p, result: 'accepted' }, stored.accepted);
     if (stored.duplicates) metrics.webhookEvents.inc({ provider: p, result: 'duplicate' }, stored.duplicates);
     if (rejected) metrics.webhookEvents.inc({ provider: p, result: 'rejected' }, rejected);
@@ -161,7 +164,7 @@ export function createIngestService(deps: IngestDeps) {
         duplicates: stored.duplicates,
         rejected,
       },
-      'webhook delivery accepted',
+      parsed.test ? 'webhook test ping accepted' : 'webhook delivery accepted',
     );
     return { kind: 'accepted', accepted: stored.accepted, duplicates: stored.duplicates, rejected };
   };

@@ -174,6 +174,43 @@ describe('POST /webhooks/prove', () => {
     assert.equal(again.status, 409);
   });
 
+  describe('a Portal test ping ("Save and Test Webhook"): an authentic empty notifications list', () => {
+    const ping = '{"notifications": []}';
+
+    it('answers 200 with zero counts and is recorded with outcome "test", listed by webhookDeliveries(outcome: "test")', async () => {
+      const res = await postProve(s.url, ping, { correlationId: 'ping-1' });
+      assert.deepEqual([res.status, res.body], [200, { accepted: 0, duplicates: 0, rejected: 0 }]);
+      const rows = await s.app.db.query(
+        "SELECT outcome, event_count, rejected_count, signing_key FROM webhook_deliveries WHERE correlation_id = 'ping-1'",
+      );
+      assert.deepEqual(rows, [{ outcome: 'test', event_count: 0, rejected_count: 0, signing_key: 'utf8' }]);
+      const listed = await s.gql<{
+        webhookDeliveries: { edges: { node: { outcome: string; correlationId: string } }[] };
+      }>('{ webhookDeliveries(outcome: "test", first: 10) { edges { node { outcome correlationId } } } }');
+      assert.equal(listed.body.errors, undefined, JSON.stringify(listed.body.errors));
+      assert.deepEqual(
+        listed.body.data?.webhookDeliveries.edges.map((e) => e.node),
+        [{ outcome: 'test', correlationId: 'ping-1' }],
+      );
+    });
+
+    it('is refused 401 when forged, recording no test', async () => {
+      const res = await postProve(s.url, ping, { secret: 'whsec_wrong', correlationId: 'ping-forged' });
+      assert.deepEqual([res.status, res.body], [401, { error: 'invalid_signature' }]);
+      const [{ n }] = await s.app.db.query(
+        "SELECT count(*)::int AS n FROM webhook_deliveries WHERE outcome = 'test' AND correlation_id = 'ping-forged'",
+      );
+      assert.equal(n, 0);
+    });
+
+    it('consumes its jti: the same ping replayed is 409 replayed_token', async () => {
+      const token = await signProve({ secret: PROVE_SECRET, body: ping });
+      assert.equal((await postProve(s.url, ping, { token })).status, 200);
+      const again = await postProve(s.url, ping, { token });
+      assert.deepEqual([again.status, again.body], [409, { error: 'replayed_token' }]);
+    });
+  });
+
   it('keeps an unknown event type as UNKNOWN with its raw value, leaving the state alone', async () => {
     const n = proveNotification({ eventType: 'SIM_SWAP' });
     assert.equal((await postProve(s.url, { notifications: [n] })).status, 200);

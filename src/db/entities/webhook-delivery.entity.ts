@@ -12,7 +12,7 @@ export class WebhookDeliveryEntity {
   @Column('timestamptz', { name: 'received_at', default: () => 'now()' })
   receivedAt!: Date;
 
-  /** "accepted", "spooled", or the error code the delivery was answered with. */
+  /** "accepted", "spooled", "test" (a test ping), or the error code the delivery was answered with. */
   @Column('text')
   outcome!: string;
 

@@ -16,7 +16,8 @@ export class WebhookDelivery {
   receivedAt!: Date;
 
   @Field(() => String, {
-    description: '"accepted", "spooled", or the error code it was answered with',
+    description:
+      '"accepted", "spooled", "test" (a provider\'s test ping), or the error code it was answered with',
   })
   outcome!: string;
 

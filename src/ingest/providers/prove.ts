@@ -225,15 +225,17 @@ function parseProveDelivery(delivery: VerifiedDelivery): ParseResult {
     const got = notifications === undefined ? 'no notifications field' : describeType(notifications);
     return {
       ok: false,
-      message: `notifications must be an array of 1 to ${PROVE_MAX_NOTIFICATIONS} items, got ${got}`,
+      message: `notifications must be an array of at most ${PROVE_MAX_NOTIFICATIONS} items, got ${got}`,
     };
   }
-  if (notifications.length < 1 || notifications.length > PROVE_MAX_NOTIFICATIONS) {
+  if (notifications.length > PROVE_MAX_NOTIFICATIONS) {
     return {
       ok: false,
-      message: `notifications must be an array of 1 to ${PROVE_MAX_NOTIFICATIONS} items, got ${notifications.length}`,
+      message: `notifications must be an array of at most ${PROVE_MAX_NOTIFICATIONS} items, got ${notifications.length}`,
     };
   }
+  // The Portal's "Save and Test Webhook" body is undocumented; an authentic empty list can only be it.
+  if (notifications.length === 0) return { ok: true, events: [], rejected: [], test: true };
 
   const events: NormalizedEvent[] = [];
   const rejected: RejectedItem[] = [];

@@ -40,7 +40,13 @@ export interface RejectedItem {
 }
 
 export type ParseResult =
-  | { ok: true; events: NormalizedEvent[]; rejected: RejectedItem[] }
+  | {
+      ok: true;
+      events: NormalizedEvent[];
+      rejected: RejectedItem[];
+      /** An authentic delivery that carries nothing: a test ping (Prove's "Save and Test Webhook"). */
+      test?: boolean;
+    }
   | { ok: false; message: string };
 
 /**
