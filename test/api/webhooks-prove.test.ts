@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { PROVE_IDENTITY_MANAGER_SAMPLE } from '../fixtures/prove-identity-manager-sample.js';
 import { signProve } from '../fixtures/signers.js';
@@ -209,6 +210,48 @@ describe('POST /webhooks/prove', () => {
       const again = await postProve(s.url, ping, { token });
       assert.deepEqual([again.status, again.body], [409, { error: 'replayed_token' }]);
     });
+  });
+
+  it('rejects a notification dated in year 0 alone, storing the good DISCONNECT beside it (200, not 202)', async () => {
+    // PostgreSQL refuses year 0 (22008): the whole delivery used to be spooled (202), set aside by the
+    // loader in failed/, and the good event never stored.
+    const identityId = `y0-${randomBytes(4).toString('hex')}`;
+    const good = proveNotification({
+      identityId,
+      eventType: 'DISCONNECT',
+      event: 'phone number disconnected',
+    });
+    const bad = proveNotification({ identityId, eventTimestamp: '0000-01-01T00:00:00Z' });
+    const res = await postProve(s.url, { notifications: [good, bad] }, { correlationId: 'year-0' });
+    assert.deepEqual([res.status, res.body], [200, { accepted: 1, duplicates: 0, rejected: 1 }]);
+    const events = await s.app.db.query(
+      `SELECT e.provider_event_id, e.type FROM identity_events e JOIN identities i ON i.id = e.identity_id
+       WHERE i.provider_identity_id = $1`,
+      [identityId],
+    );
+    assert.deepEqual(events, [{ provider_event_id: good.eventId, type: 'DISCONNECT' }]);
+    const [delivery] = await s.app.db.query(
+      "SELECT rejected_items FROM webhook_deliveries WHERE correlation_id = 'year-0'",
+    );
+    assert.equal(delivery.rejected_items[0].index, 1);
+    assert.match(delivery.rejected_items[0].reason, /^eventTimestamp .*0001-01-01.*9999-12-31/);
+    assert.deepEqual(await readdir(s.spoolDir), ['failed'], 'nothing spooled');
+  });
+
+  it('rejects a notification nested 10,000 levels deep alone, storing the good one beside it', async () => {
+    // Kept raw, it could not be serialised for the commit nor for the spool: the delivery was lost (503).
+    const good = proveNotification();
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const res = await postProve(s.url, `{"notifications": [${JSON.stringify(good)}, ${deep}]}`, {
+      correlationId: 'deep-1',
+    });
+    assert.deepEqual([res.status, res.body], [200, { accepted: 1, duplicates: 0, rejected: 1 }]);
+    const [delivery] = await s.app.db.query(
+      "SELECT event_count, rejected_items FROM webhook_deliveries WHERE correlation_id = 'deep-1'",
+    );
+    assert.equal(delivery.event_count, 1);
+    assert.deepEqual(delivery.rejected_items[0].raw, null);
+    assert.match(delivery.rejected_items[0].reason, /not kept: nested deeper than 32 levels/);
   });
 
   it('keeps an unknown event type as UNKNOWN with its raw value, leaving the state alone', async () => {

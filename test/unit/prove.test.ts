@@ -260,6 +260,9 @@ describe('prove verify', () => {
     assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { jti: 42 } })), 'invalid_signature');
     assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { body_hash: 7 } })), 'invalid_signature');
     assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { exp: 1e20 } })), 'invalid_signature');
+    // Year 10000: a Date holds it, PostgreSQL could not store it as the token's replay deadline.
+    const year10000 = Date.parse('9999-12-31T23:59:59Z') / 1000;
+    assert.equal(codeOf(await deliver(MANAGE_EXAMPLE, { claims: { exp: year10000 } })), 'invalid_signature');
   });
 
   it('answers invalid_issuer for another or a missing issuer', async () => {
@@ -509,6 +512,42 @@ describe('prove parse', () => {
       'eventTimestamp / eventTimeStamp must be an ISO 8601 date-time with a time zone, got "yesterday"',
     );
     assert.equal(result.rejected[6]?.reason, 'eventTimestamp must be a string, got number');
+  });
+
+  it('rejects a timestamp outside the years 0001 to 9999 in UTC, which PostgreSQL cannot store', async () => {
+    const outside = ['0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00', '9999-12-31T23:30:00-01:00'];
+    const inside = ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'];
+    const items = [...outside, ...inside].map((eventTimestamp, i) =>
+      notification({ eventId: `e${i}`, eventTimestamp }),
+    );
+    const result = await parseBody(bodyWith(items));
+    assert.ok(result.ok);
+    assert.deepEqual(
+      result.events.map((e) => e.occurredAt.toISOString()),
+      ['0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z'],
+    );
+    assert.deepEqual(
+      result.rejected.map((r) => r.reason),
+      outside.map(
+        (t) => `eventTimestamp / eventTimeStamp must be between 0001-01-01 and 9999-12-31 (UTC), got "${t}"`,
+      ),
+    );
+  });
+
+  it('does not keep raw a rejected notification nested too deeply to store, and says so', async () => {
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const body = `{"notifications": [${JSON.stringify(notification())}, ${deep}, {"nested": [[["kept"]]]}]}`;
+    const result = await parseBody(body);
+    assert.ok(result.ok);
+    assert.equal(result.events.length, 1);
+    assert.deepEqual(result.rejected, [
+      {
+        index: 1,
+        reason: 'notification must be a JSON object, got array (not kept: nested deeper than 32 levels)',
+        raw: null,
+      },
+      { index: 2, reason: 'eventId / eventID is missing', raw: { nested: [[['kept']]] } },
+    ]);
   });
 
   it('reads ISO 8601 offsets and fractions to the right instant', async () => {

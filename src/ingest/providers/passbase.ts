@@ -176,6 +176,12 @@ function readUnixSeconds(obj: JsonRecord, field: string): Field<number | null> {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_UNIX_SECONDS) {
     return { ok: true, value };
   }
+  if (typeof value === 'number' && Number.isInteger(value)) {
+    return {
+      ok: false,
+      reason: `${field} must be a unix time from 0 to ${MAX_UNIX_SECONDS} (9999-12-31T23:59:59Z), got ${value}`,
+    };
+  }
   const got = typeof value === 'number' ? String(value) : describeType(value);
   return { ok: false, reason: `${field} must be a unix time in whole seconds, got ${got}` };
 }

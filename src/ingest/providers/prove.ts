@@ -13,7 +13,9 @@ import {
   type Field,
   isBase64,
   isRecord,
+  isStorableInstant,
   type JsonRecord,
+  nestsDeeperThan,
   parseJsonBody,
   quoteValue,
   readOptionalString,
@@ -40,6 +42,8 @@ export const PROVE_MAX_NOTIFICATIONS = 100;
 const MAX_ID_LENGTH = 200;
 const MAX_TEXT_LENGTH = 1000;
 const MAX_CORRELATION_ID_LENGTH = 200;
+/** A notification is one flat object; a rejected one nested deeper than this is not kept raw. */
+const MAX_RAW_DEPTH = 32;
 
 /** Every event type the docs list; LINETYPE_CHANGE is the spelling in prove-identity-manager.txt's sample. */
 const EVENT_TYPE_BY_RAW: ReadonlyMap<string, EventType> = new Map<string, EventType>([
@@ -154,8 +158,8 @@ async function verifyProveDelivery(
   if (!bodyHashMatches(bodyHash, raw)) return fail('body_hash_mismatch');
   // The token is accepted until exp + skew, so its jti must be remembered at least that long.
   const expiresAt = new Date((exp + PROVE_CLOCK_SKEW_SECONDS) * 1000);
-  // An exp beyond what a Date can hold (year 275760) could not be stored as the replay deadline.
-  if (Number.isNaN(expiresAt.getTime())) return fail('invalid_signature');
+  // An exp beyond what PostgreSQL stores (year 9999; a Date holds more) could not be the replay deadline.
+  if (!isStorableInstant(expiresAt)) return fail('invalid_signature');
 
   return {
     ok: true,
@@ -242,9 +246,18 @@ function parseProveDelivery(delivery: VerifiedDelivery): ParseResult {
   notifications.forEach((raw: unknown, index) => {
     const result = toEvent(raw);
     if (result.ok) events.push(result.value);
-    else rejected.push({ index, reason: result.reason, raw });
+    else rejected.push(rejectedItem(index, result.reason, raw));
   });
   return { ok: true, events, rejected };
+}
+
+/**
+ * A rejected notification, kept raw for an operator unless it nests too deeply to be stored at all
+ * (PostgreSQL and JSON.stringify give up long before a 1 MiB body does): the reason then says so.
+ */
+function rejectedItem(index: number, reason: string, raw: unknown): RejectedItem {
+  if (!nestsDeeperThan(raw, MAX_RAW_DEPTH)) return { index, reason, raw };
+  return { index, reason: `${reason} (not kept: nested deeper than ${MAX_RAW_DEPTH} levels)`, raw: null };
 }
 
 /** One notification; any problem rejects this item only, with a reason an operator can act on. */
@@ -313,6 +326,12 @@ function readTimestamp(item: JsonRecord): Field<Date> {
     return {
       ok: false,
       reason: `${TIMESTAMP_FIELDS.join(' / ')} must be an ISO 8601 date-time with a time zone, got ${quoteValue(field.value)}`,
+    };
+  }
+  if (!isStorableInstant(date)) {
+    return {
+      ok: false,
+      reason: `${TIMESTAMP_FIELDS.join(' / ')} must be between 0001-01-01 and 9999-12-31 (UTC), got ${quoteValue(field.value)}`,
     };
   }
   return { ok: true, value: date };
