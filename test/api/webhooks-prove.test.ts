@@ -254,6 +254,36 @@ describe('POST /webhooks/prove', () => {
     assert.match(delivery.rejected_items[0].reason, /not kept: nested deeper than 32 levels/);
   });
 
+  it('stores every text at its longest in 3-byte characters, and numbers at the ends of a double kept raw', async () => {
+    // The longest ids fit PostgreSQL's index rows (the event key holds eventId and eventType together).
+    const long = (n: number) => '€'.repeat(n);
+    const n = proveNotification({
+      eventId: long(200),
+      identityId: long(200),
+      eventType: long(200),
+      clientCustomerId: long(200),
+      event: long(1000),
+      newCarrier: long(200),
+      newLineType: long(200),
+    });
+    const bad = '{"eventId": "no-identity", "big": 1.7976931348623157e308, "tiny": 5e-324, "over": 1e400}';
+    const raw = `{"notifications": [${JSON.stringify(n)}, ${bad}]}`;
+    const res = await postProve(s.url, raw, { correlationId: 'longest' });
+    assert.deepEqual([res.status, res.body], [200, { accepted: 1, duplicates: 0, rejected: 1 }]);
+    const again = await postProve(s.url, { notifications: [n] });
+    assert.deepEqual(again.body, { accepted: 0, duplicates: 1, rejected: 0 });
+    const [delivery] = await s.app.db.query(
+      "SELECT rejected_items->0->'raw' AS raw FROM webhook_deliveries WHERE correlation_id = 'longest'",
+    );
+    // 1e400 is Infinity to JSON.parse, kept as null; the others as sent.
+    assert.deepEqual(delivery.raw, {
+      eventId: 'no-identity',
+      big: 1.7976931348623157e308,
+      tiny: 5e-324,
+      over: null,
+    });
+  });
+
   it('keeps an unknown event type as UNKNOWN with its raw value, leaving the state alone', async () => {
     const n = proveNotification({ eventType: 'SIM_SWAP' });
     assert.equal((await postProve(s.url, { notifications: [n] })).status, 200);
