@@ -60,7 +60,23 @@ export class LeanerDelivery1763780300000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(INGEST_DELIVERY_V2);
-    await q.query(`
+    await q.query(RECORD_EVENTS_V2);
+    await q.query('DROP INDEX prove_token_ids_expiry_idx');
+    await q.query('CREATE INDEX prove_token_ids_expiry_idx ON prove_token_ids USING brin (expires_at)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP INDEX prove_token_ids_expiry_idx');
+    await q.query('CREATE INDEX prove_token_ids_expiry_idx ON prove_token_ids (expires_at)');
+    await q.query('DROP FUNCTION record_events(uuid, jsonb, jsonb)');
+    await q.query(RECORD_EVENTS_V1);
+    await q.query('DROP FUNCTION ingest_delivery(jsonb, jsonb, jsonb)');
+    await q.query(INGEST_DELIVERY_V1);
+  }
+}
+
+/** record_events() as this migration leaves it; a later migration's down restores it. */
+export const RECORD_EVENTS_V2 = `
       CREATE OR REPLACE FUNCTION record_events(delivery_id uuid, events jsonb, summaries jsonb) RETURNS int
       LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
       DECLARE
@@ -137,17 +153,4 @@ export class LeanerDelivery1763780300000 implements MigrationInterface {
         END IF;
         RETURN accepted;
       END
-      $$`);
-    await q.query('DROP INDEX prove_token_ids_expiry_idx');
-    await q.query('CREATE INDEX prove_token_ids_expiry_idx ON prove_token_ids USING brin (expires_at)');
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query('DROP INDEX prove_token_ids_expiry_idx');
-    await q.query('CREATE INDEX prove_token_ids_expiry_idx ON prove_token_ids (expires_at)');
-    await q.query('DROP FUNCTION record_events(uuid, jsonb, jsonb)');
-    await q.query(RECORD_EVENTS_V1);
-    await q.query('DROP FUNCTION ingest_delivery(jsonb, jsonb, jsonb)');
-    await q.query(INGEST_DELIVERY_V1);
-  }
-}
+      $$`;

@@ -46,8 +46,22 @@ export class BatchIngest1763780500000 implements MigrationInterface {
         verdict text, raise text, first_at timestamptz, last_at timestamptz, deactivated_at timestamptz,
         enrolled_at timestamptz
       )`);
-    await q.query(`
-      CREATE FUNCTION ingest_batch(deliveries jsonb, events jsonb, summaries jsonb) RETURNS jsonb
+    await q.query(INGEST_BATCH_V1);
+    await q.query('DROP FUNCTION ingest_delivery(jsonb, jsonb, jsonb)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(INGEST_DELIVERY_V2);
+    await q.query('DROP FUNCTION ingest_batch(jsonb, jsonb, jsonb)');
+    await q.query('DROP TYPE ingest_batch_summary');
+    await q.query('DROP TYPE ingest_batch_event');
+    await q.query('DROP TYPE ingest_batch_delivery');
+  }
+}
+
+/** ingest_batch() as this migration creates it; a later migration's down restores it. */
+export const INGEST_BATCH_V1 = `
+      CREATE OR REPLACE FUNCTION ingest_batch(deliveries jsonb, events jsonb, summaries jsonb) RETURNS jsonb
       LANGUAGE plpgsql
       -- Plans are made once per connection (generic), and every statement here finds its rows through
       -- an index. A plan made while a table is small would scan it whole, and keep doing so once it is
@@ -195,15 +209,4 @@ export class BatchIngest1763780500000 implements MigrationInterface {
         -- would serialise every commit. The app notifies after commit (src/events/notifier.ts).
         RETURN jsonb_build_object('stored', to_jsonb(stored), 'accepted', accepted);
       END
-      $$`);
-    await q.query('DROP FUNCTION ingest_delivery(jsonb, jsonb, jsonb)');
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query(INGEST_DELIVERY_V2);
-    await q.query('DROP FUNCTION ingest_batch(jsonb, jsonb, jsonb)');
-    await q.query('DROP TYPE ingest_batch_summary');
-    await q.query('DROP TYPE ingest_batch_event');
-    await q.query('DROP TYPE ingest_batch_delivery');
-  }
-}
+      $$`;

@@ -25,6 +25,7 @@ import { createLogger } from './http/logger.js';
 import { createMetrics, type PoolStats } from './http/metrics.js';
 import { createCommitQueue, INGEST_BATCHING } from './ingest/commit-queue.js';
 import { createIngestService } from './ingest/ingest.service.js';
+import { findRefusals } from './ingest/item-by-item.js';
 import { createProviders } from './ingest/providers/index.js';
 import { createRejectionRecorder } from './ingest/rejections.js';
 import { Spool } from './ingest/spool.js';
@@ -140,6 +141,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const spoolLoader = startSpoolLoader({
     spool,
     store: commits.store,
+    findRefusals: (record) => findRefusals(db, record),
     log,
     onLoaded: (_r, result) => {
       if (!result.replayed && result.accepted > 0) notifier.poke();

@@ -29,7 +29,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /** One provider notification after verification and parsing, before storage. */
 export interface NormalizedEvent {
   provider: Provider;
-  /** Idempotency key, unique per provider. */
+  /** The provider's event id; with provider, identity and rawType, the idempotency key (migration ProveEventKey). */
   providerEventId: string;
   /** Prove identityId/proveId, Passbase key, VOVE refId. */
   providerIdentityId: string;

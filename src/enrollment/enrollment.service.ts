@@ -36,6 +36,7 @@ import {
   type EnrollmentGateway,
   type EnrollRequest,
   ProviderUnavailableError,
+  providerDetails,
 } from './gateway.js';
 
 /** A refusal the caller should see as it is; the GraphQL layer maps `code` to `extensions.code`. */
@@ -151,7 +152,7 @@ export function createEnrollmentService(deps: EnrollmentDeps) {
         results = await callProve(items);
       } catch (err) {
         if (!(err instanceof ProviderUnavailableError)) throw err;
-        log.warn({ err, items: items.length }, 'Prove enrollment failed');
+        log.warn({ err, ...providerDetails(err), items: items.length }, 'Prove enrollment failed');
         results = items.map(() => ({ ok: false, code: 'PROVIDER_UNAVAILABLE', message: err.message }));
       }
       prove.forEach(({ index }, k) => {
@@ -244,7 +245,7 @@ export function createEnrollmentService(deps: EnrollmentDeps) {
         else await gateway.activate(providerIdentityId);
       } catch (err) {
         if (!(err instanceof ProviderUnavailableError)) throw err;
-        log.warn({ err, identityId: id, action }, 'Prove refused or failed');
+        log.warn({ err, ...providerDetails(err), identityId: id, action }, 'Prove refused or failed');
         throw new EnrollmentError('PROVIDER_UNAVAILABLE', err.message);
       }
     }

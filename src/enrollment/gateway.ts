@@ -46,3 +46,14 @@ export class ProviderUnavailableError extends Error {
     this.providerCode = details.providerCode;
   }
 }
+
+/** A failure's Prove status and code as log fields: the logger keeps only an error's own type, message and code. */
+export function providerDetails(err: ProviderUnavailableError): {
+  providerStatus?: number;
+  providerCode?: string;
+} {
+  return {
+    ...(err.status === undefined ? {} : { providerStatus: err.status }),
+    ...(err.providerCode === undefined ? {} : { providerCode: err.providerCode }),
+  };
+}

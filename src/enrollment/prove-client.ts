@@ -100,11 +100,12 @@ export function proveGateway(opts: ProveGatewayOptions): EnrollmentGateway {
     mode: 'prove',
     enroll: async (req) => readEnrolled(await http.post('/v3/identity', enrollBody(req)), 'enroll'),
     batchEnroll: (items) => batchEnroll(http, items),
+    // An empty JSON object, as Prove's SDKs send (with its content type): nothing else is to be said.
     deactivate: async (proveId) => {
-      readSuccess(await http.post(identityPath(proveId, 'deactivate')), 'deactivate');
+      readSuccess(await http.post(identityPath(proveId, 'deactivate'), {}), 'deactivate');
     },
     activate: async (proveId) => {
-      readSuccess(await http.post(identityPath(proveId, 'activate')), 'activate');
+      readSuccess(await http.post(identityPath(proveId, 'activate'), {}), 'activate');
     },
   };
 }
@@ -380,12 +381,22 @@ function failure(who: string, answer: Answer, redact: (text: string) => string):
   const reason = STATUS_CODES[answer.status]?.toLowerCase() ?? 'unexpected status';
   const body = isRecord(answer.json) ? answer.json : {};
   const message = shownMessage(body.message);
-  const providerCode = typeof body.code === 'string' ? body.code : undefined;
+  const providerCode = readProviderCode(body.code);
   const suffix = message === null ? '' : `: ${redact(message)}`;
   return new ProviderUnavailableError(`${who} answered ${answer.status} (${reason})${suffix}`, {
     status: answer.status,
     ...(providerCode === undefined ? {} : { providerCode }),
   });
+}
+
+/**
+ * Prove's error `code` as text: an integer in its API (its SDKs read `code?: number`, e.g. 8002), a short
+ * string kept too in case an endpoint answers one; anything else is dropped.
+ */
+function readProviderCode(code: unknown): string | undefined {
+  if (typeof code === 'number' && Number.isSafeInteger(code)) return String(code);
+  if (typeof code === 'string' && /^[\w.-]{1,64}$/.test(code)) return code;
+  return undefined;
 }
 
 /** A provider text worth showing an admin: a short single-line string, else null. */

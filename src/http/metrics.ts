@@ -32,7 +32,7 @@ export function createMetrics(poolStats: () => PoolStats) {
     }),
     webhookDeliveries: new Counter({
       name: 'webhook_deliveries_total',
-      help: 'Webhook deliveries by provider and outcome (accepted, spooled, duplicate-only, or the error code)',
+      help: 'Webhook deliveries by provider and outcome (accepted, spooled, test, or the error code)',
       labelNames: ['provider', 'outcome'] as const,
       registers: [registry],
     }),
@@ -40,6 +40,12 @@ export function createMetrics(poolStats: () => PoolStats) {
       name: 'webhook_events_total',
       help: 'Webhook notifications by provider and result (accepted, duplicate, rejected)',
       labelNames: ['provider', 'result'] as const,
+      registers: [registry],
+    }),
+    webhookSigningKeys: new Counter({
+      name: 'webhook_signing_key_matches_total',
+      help: 'Verified deliveries by provider and the key derived from its secret that matched (Prove: utf8, base64)',
+      labelNames: ['provider', 'key'] as const,
       registers: [registry],
     }),
     webhookCommitBatch: new Histogram({

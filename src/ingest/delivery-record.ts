@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { effectOf, summarize } from '../domain/identity-policy.js';
 import type { NormalizedEvent, Provider } from '../domain/types.js';
-import type { RejectedItem, VerifiedDelivery } from './providers/provider.js';
+import type { RejectedItem, SigningKey, VerifiedDelivery } from './providers/provider.js';
+
+/** How a stored delivery is recorded: committed directly, loaded from the spool, or a test ping. */
+export type DeliveryOutcome = 'accepted' | 'spooled' | 'test';
 
 /**
  * A verified, parsed delivery, as storeBatch() hands it to ingest_batch() (src/ingest/store.ts). The same
@@ -11,13 +14,15 @@ export interface DeliveryRecord {
   delivery: {
     provider: Provider;
     receivedAt: string;
-    /** "accepted" when stored directly, "spooled" when it waited in the spool. */
-    outcome: 'accepted' | 'spooled';
+    /** "accepted" when stored directly, "spooled" when it waited in the spool, "test" for a test ping. */
+    outcome: DeliveryOutcome;
     correlationId: string | null;
     bodySha256: string;
     jti: string | null;
     jtiExpiresAt: string | null;
     rejected: RejectedItem[];
+    /** Which key verified it (Prove); absent from records spooled before it was kept. */
+    signingKey?: SigningKey | null;
   };
   events: EventRow[];
   summaries: SummaryRow[];
@@ -126,18 +131,21 @@ export function buildRecord(args: {
   verified: VerifiedDelivery;
   events: readonly NormalizedEvent[];
   rejected: RejectedItem[];
+  /** A test ping (ParseResult.test): recorded with outcome "test". */
+  test?: boolean;
 }): DeliveryRecord {
   const guard = args.verified.replayGuard;
   return {
     delivery: {
       provider: args.provider,
       receivedAt: args.receivedAt.toISOString(),
-      outcome: 'accepted',
+      outcome: args.test ? 'test' : 'accepted',
       correlationId: args.verified.correlationId,
       bodySha256: sha256Hex(args.raw),
       jti: guard?.jti ?? null,
       jtiExpiresAt: guard?.expiresAt.toISOString() ?? null,
       rejected: args.rejected,
+      signingKey: args.verified.signingKey,
     },
     events: toEventRows(args.events),
     summaries: toSummaryRows(args.events),

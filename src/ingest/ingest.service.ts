@@ -104,7 +104,9 @@ export function createIngestService(deps: IngestDeps) {
         'database unavailable for a verified delivery; spooling',
       );
       try {
-        await deps.spool.append({ ...record, delivery: { ...record.delivery, outcome: 'spooled' } });
+        // A test ping keeps its outcome: an operator looks for it under "test" whichever way it went.
+        const outcome = record.delivery.outcome === 'test' ? 'test' : 'spooled';
+        await deps.spool.append({ ...record, delivery: { ...record.delivery, outcome } });
         deps.onSpooled();
         return 'spooled';
       } catch (spoolErr) {
@@ -123,7 +125,9 @@ export function createIngestService(deps: IngestDeps) {
     const now = clock();
     const verified = await provider.verify(raw, headers, now);
     if (!verified.ok) return refuse(provider, raw, now, { kind: 'auth_failed', code: verified.code }, null);
-    const { correlationId } = verified.delivery;
+    const { correlationId, signingKey } = verified.delivery;
+    // Counted on verification, whatever comes of the delivery: it tells operators which key Prove uses.
+    if (signingKey) metrics.webhookSigningKeys.inc({ provider: provider.provider, key: signingKey });
     const parsed = provider.parse(verified.delivery);
     if (!parsed.ok)
       return refuse(provider, raw, now, { kind: 'invalid_payload', message: parsed.message }, correlationId);
@@ -135,6 +139,7 @@ export function createIngestService(deps: IngestDeps) {
       verified: verified.delivery,
       events: parsed.events,
       rejected: parsed.rejected,
+      test: parsed.test === true,
     });
     const stored = await commitOrSpool(record);
     const p = provider.provider;
@@ -146,7 +151,7 @@ export function createIngestService(deps: IngestDeps) {
 
     if (stored.accepted > 0) deps.onCommitted();
     const rejected = parsed.rejected.length;
-    metrics.webhookDeliveries.inc({ provider: p, outcome: 'accepted' });
+    metrics.webhookDeliveries.inc({ provider: p, outcome: record.delivery.outcome });
     metrics.webhookEvents.inc({ provider: p, result: 'accepted' }, stored.accepted);
     if (stored.duplicates) metrics.webhookEvents.inc({ provider: p, result: 'duplicate' }, stored.duplicates);
     if (rejected) metrics.webhookEvents.inc({ provider: p, result: 'rejected' }, rejected);
@@ -159,7 +164,7 @@ export function createIngestService(deps: IngestDeps) {
         duplicates: stored.duplicates,
         rejected,
       },
-      'webhook delivery accepted',
+      parsed.test ? 'webhook test ping accepted' : 'webhook delivery accepted',
     );
     return { kind: 'accepted', accepted: stored.accepted, duplicates: stored.duplicates, rejected };
   };

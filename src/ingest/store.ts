@@ -35,6 +35,7 @@ export async function storeBatch(db: Queryable, records: readonly DeliveryRecord
     jti_expires_at: d.jtiExpiresAt,
     event_count: events.length,
     rejected_items: d.rejected,
+    signing_key: d.signingKey ?? null,
   }));
   const events = records.flatMap((r, k) => r.events.map((e) => ({ ...e, delivery_id: ids[k] })));
   events.forEach((e, ord) => {
@@ -59,16 +60,33 @@ export async function storeBatch(db: Queryable, records: readonly DeliveryRecord
 
 /** SQLSTATE classes that mean "the database is not there right now", not "this delivery is wrong". */
 const TRANSIENT_SQLSTATE = /^(08|53|57|58|40)/;
+/**
+ * SQLSTATE classes that mean "PostgreSQL refuses this data": 22 data exception (a date out of range),
+ * 23 integrity constraint violation, 54 program limit exceeded (an index row or a nesting too large).
+ */
+const DATA_SQLSTATE = /^(22|23|54)/;
+
+/** The SQLSTATE of a PostgreSQL error (pg's, or TypeORM's wrapping it), else null. */
+export function sqlState(err: unknown): string | null {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } };
+  const code = typeof e?.code === 'string' ? e.code : e?.driverError?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : null;
+}
 
 /**
  * True for failures worth waiting out (connection refused or lost, server shutting down, too many
  * connections); false for errors the same delivery would hit again (a constraint, a bug).
  */
 export function isTransientDbError(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } };
-  const code = typeof e?.code === 'string' ? e.code : e?.driverError?.code;
-  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_SQLSTATE.test(code);
+  const code = sqlState(err);
+  if (code !== null) return TRANSIENT_SQLSTATE.test(code);
   return true; // Node network errors (ECONNREFUSED…), pool timeouts, "Connection terminated"
+}
+
+/** True when PostgreSQL refused the data itself: the same record fails every time, some item of it may not. */
+export function isDataError(err: unknown): boolean {
+  const code = sqlState(err);
+  return code !== null && DATA_SQLSTATE.test(code);
 }
 
 /** Forgets Prove token ids that can no longer be replayed (their token expired, skew included). */

@@ -214,7 +214,7 @@ describe('enrollment mutations with Prove credentials (fake Prove on loopback)',
     assert.equal(await identityCount(), 1);
   });
 
-  it('deactivates and reactivates at Prove (its /deactivate and /activate paths) before recording', async () => {
+  it('deactivates and reactivates at Prove (its /deactivate and /activate paths, a JSON {}) before recording', async () => {
     const identity = await enrollOk(s.gql, { phoneNumber: '2025550123', clientCustomerId: 'da' });
     const proveId = identity.providerIdentityId!;
     assert.equal((await deactivate(identity.id)).body.data?.deactivateIdentity.status, 'DEACTIVATED');
@@ -224,10 +224,10 @@ describe('enrollment mutations with Prove credentials (fake Prove on loopback)',
     assert.deepEqual(
       apiCalls()
         .slice(1)
-        .map((r) => [r.method, r.path]),
+        .map((r) => [r.method, r.path, r.contentType, r.body]),
       [
-        ['POST', `/v3/identity/${proveId}/deactivate`],
-        ['POST', `/v3/identity/${proveId}/activate`],
+        ['POST', `/v3/identity/${proveId}/deactivate`, 'application/json', {}],
+        ['POST', `/v3/identity/${proveId}/activate`, 'application/json', {}],
       ],
     );
     // Idempotent answers do not bother Prove.
@@ -256,10 +256,21 @@ describe('enrollment mutations with Prove credentials (fake Prove on loopback)',
     assert.deepEqual(await types(), ['ENROLLED']);
 
     assert.equal((await deactivate(identity.id)).body.data?.deactivateIdentity.status, 'DEACTIVATED');
-    fake.failNext(1, 404, { code: 'not_found', message: 'Identity not found' });
+    fake.failNext(1, 404, { code: 8002, message: 'Identity not found' });
     const on = await reactivate(identity.id);
     assert.equal(codeOf(on), 'PROVIDER_UNAVAILABLE');
     assert.match(on.body.errors?.[0]?.message ?? '', /Prove answered 404 \(not found\): Identity not found/);
+    // Prove's numeric code reaches the log line, as text, for support.
+    const logged = s.logs
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'Prove refused or failed' && l.identityId === identity.id);
+    assert.deepEqual(
+      logged.map((l) => [l.providerStatus, l.providerCode]),
+      [
+        [500, '1500'],
+        [404, '8002'],
+      ],
+    );
     assert.equal(await status(), 'DEACTIVATED');
     assert.deepEqual(await types(), ['ENROLLED', 'DEACTIVATED']);
   });

@@ -104,6 +104,28 @@ describe('migrations', () => {
     }
   });
 
+  it('refuse to revert the wider event key while events rely on it, keeping them', async () => {
+    const db = await createTestDatabase({ empty: true });
+    const ds = createDataSource({ url: db.url, poolSize: 3 });
+    await ds.initialize();
+    try {
+      await migrate(ds);
+      // One Prove eventId for two event types of one identity, as Prove's own guide sends them.
+      await ds.query(`WITH i AS (INSERT INTO identities (provider, provider_identity_id) VALUES ('PROVE', 'id-1') RETURNING id)
+        INSERT INTO identity_events (identity_id, provider, provider_event_id, type, raw_type, occurred_at)
+        SELECT i.id, 'PROVE', 'evt-1', t, t, now() FROM i, unnest(ARRAY['PORT', 'DISCONNECT']) AS t`);
+      await assert.rejects(
+        ds.undoLastMigration({ transaction: 'each' }),
+        /cannot revert ProveEventKey: 1 provider event id\(s\) stored more than once \(for several identities or event types\)/,
+      );
+      const [{ n }] = await ds.query('SELECT count(*)::int AS n FROM identity_events');
+      assert.equal(n, 2);
+      assert.equal(await migrationsApplied(ds), true);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
   it('run from several replicas at once without error, applying each migration exactly once', async () => {
     const db = await createTestDatabase({ empty: true });
     const sources = Array.from({ length: 4 }, () => createDataSource({ url: db.url, poolSize: 3 }));

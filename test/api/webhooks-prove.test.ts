@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { PROVE_IDENTITY_MANAGER_SAMPLE } from '../fixtures/provider-samples.js';
 import { signProve } from '../fixtures/signers.js';
@@ -56,11 +57,45 @@ describe('POST /webhooks/prove', () => {
     });
   });
 
-  it("accepts the provider documents' own example payloads with every field spelling", async () => {
+  it("stores all five notifications of the Identity Manager guide's sample, which share one eventId", async () => {
+    // Sent verbatim, its five events (one identity, one eventId, five event types) used to be stored as
+    // one and counted as four duplicates; Prove never retries, so each was lost for good.
     const res = await postProve(s.url, PROVE_IDENTITY_MANAGER_SAMPLE);
-    assert.equal(res.status, 200);
-    // That example reuses one eventId for all five notifications: one event, four duplicates.
-    assert.deepEqual(res.body, { accepted: 1, duplicates: 4, rejected: 0 });
+    assert.deepEqual([res.status, res.body], [200, { accepted: 5, duplicates: 0, rejected: 0 }]);
+    const events = await s.app.db.query(
+      `SELECT e.provider_event_id, e.raw_type FROM identity_events e JOIN identities i ON i.id = e.identity_id
+       WHERE i.provider_identity_id = '81d3829a-7207-4fd7-9a78-2dbf33fd54ad' ORDER BY e.id`,
+    );
+    const eventId = 'c3702333-ddd0-4aad-8f8f-c2813c1dd253';
+    assert.deepEqual(
+      events,
+      ['PHONE_NUMBER_CHANGE', 'DISCONNECT', 'PORT', 'LINETYPE_CHANGE', 'MOVED_OUT_OF_COVERAGE'].map(
+        (raw_type) => ({ provider_event_id: eventId, raw_type }),
+      ),
+    );
+    // The same delivery again (a new token): each of the five is the same event, a duplicate.
+    const again = await postProve(s.url, PROVE_IDENTITY_MANAGER_SAMPLE);
+    assert.deepEqual([again.status, again.body], [200, { accepted: 0, duplicates: 5, rejected: 0 }]);
+    const gql = await s.gql<{ events: { edges: { node: { providerEventId: string } }[] } }>(
+      `{ events(first: 50) { edges { node { providerEventId } } } }`,
+    );
+    assert.equal(gql.body.errors, undefined, JSON.stringify(gql.body.errors));
+    const ids = gql.body.data!.events.edges.map((e) => e.node.providerEventId);
+    assert.equal(ids.filter((id) => id === eventId).length, 5, 'providerEventId is still the eventId');
+  });
+
+  it('keeps one eventId for two identities, or for two event types, as distinct events', async () => {
+    const eventId = `evt-shared-${randomBytes(4).toString('hex')}`;
+    const [a, b] = [`ida-${eventId}`, `idb-${eventId}`];
+    const notifications = [
+      proveNotification({ eventId, identityId: a, eventType: 'PORT' }),
+      proveNotification({ eventId, identityId: b, eventType: 'PORT' }),
+      proveNotification({ eventId, identityId: a, eventType: 'LINE_TYPE_CHANGE' }),
+      // The first again within the same delivery: a duplicate.
+      proveNotification({ eventId, identityId: a, eventType: 'PORT' }),
+    ];
+    const res = await postProve(s.url, { notifications });
+    assert.deepEqual(res.body, { accepted: 3, duplicates: 1, rejected: 0 });
   });
 
   it('counts a redelivered event as a duplicate and never stores it twice', async () => {
@@ -138,6 +173,115 @@ describe('POST /webhooks/prove', () => {
     // The same token again is still a replay: the replacement is the same every time.
     const again = await postProve(s.url, { notifications: [proveNotification()] }, { claims: { jti } });
     assert.equal(again.status, 409);
+  });
+
+  describe('a Portal test ping ("Save and Test Webhook"): an authentic empty notifications list', () => {
+    const ping = '{"notifications": []}';
+
+    it('answers 200 with zero counts and is recorded with outcome "test", listed by webhookDeliveries(outcome: "test")', async () => {
+      const res = await postProve(s.url, ping, { correlationId: 'ping-1' });
+      assert.deepEqual([res.status, res.body], [200, { accepted: 0, duplicates: 0, rejected: 0 }]);
+      const rows = await s.app.db.query(
+        "SELECT outcome, event_count, rejected_count, signing_key FROM webhook_deliveries WHERE correlation_id = 'ping-1'",
+      );
+      assert.deepEqual(rows, [{ outcome: 'test', event_count: 0, rejected_count: 0, signing_key: 'utf8' }]);
+      const listed = await s.gql<{
+        webhookDeliveries: { edges: { node: { outcome: string; correlationId: string } }[] };
+      }>('{ webhookDeliveries(outcome: "test", first: 10) { edges { node { outcome correlationId } } } }');
+      assert.equal(listed.body.errors, undefined, JSON.stringify(listed.body.errors));
+      assert.deepEqual(
+        listed.body.data?.webhookDeliveries.edges.map((e) => e.node),
+        [{ outcome: 'test', correlationId: 'ping-1' }],
+      );
+    });
+
+    it('is refused 401 when forged, recording no test', async () => {
+      const res = await postProve(s.url, ping, { secret: 'whsec_wrong', correlationId: 'ping-forged' });
+      assert.deepEqual([res.status, res.body], [401, { error: 'invalid_signature' }]);
+      const [{ n }] = await s.app.db.query(
+        "SELECT count(*)::int AS n FROM webhook_deliveries WHERE outcome = 'test' AND correlation_id = 'ping-forged'",
+      );
+      assert.equal(n, 0);
+    });
+
+    it('consumes its jti: the same ping replayed is 409 replayed_token', async () => {
+      const token = await signProve({ secret: PROVE_SECRET, body: ping });
+      assert.equal((await postProve(s.url, ping, { token })).status, 200);
+      const again = await postProve(s.url, ping, { token });
+      assert.deepEqual([again.status, again.body], [409, { error: 'replayed_token' }]);
+    });
+  });
+
+  it('rejects a notification dated in year 0 alone, storing the good DISCONNECT beside it (200, not 202)', async () => {
+    // PostgreSQL refuses year 0 (22008): the whole delivery used to be spooled (202), set aside by the
+    // loader in failed/, and the good event never stored.
+    const identityId = `y0-${randomBytes(4).toString('hex')}`;
+    const good = proveNotification({
+      identityId,
+      eventType: 'DISCONNECT',
+      event: 'phone number disconnected',
+    });
+    const bad = proveNotification({ identityId, eventTimestamp: '0000-01-01T00:00:00Z' });
+    const res = await postProve(s.url, { notifications: [good, bad] }, { correlationId: 'year-0' });
+    assert.deepEqual([res.status, res.body], [200, { accepted: 1, duplicates: 0, rejected: 1 }]);
+    const events = await s.app.db.query(
+      `SELECT e.provider_event_id, e.type FROM identity_events e JOIN identities i ON i.id = e.identity_id
+       WHERE i.provider_identity_id = $1`,
+      [identityId],
+    );
+    assert.deepEqual(events, [{ provider_event_id: good.eventId, type: 'DISCONNECT' }]);
+    const [delivery] = await s.app.db.query(
+      "SELECT rejected_items FROM webhook_deliveries WHERE correlation_id = 'year-0'",
+    );
+    assert.equal(delivery.rejected_items[0].index, 1);
+    assert.match(delivery.rejected_items[0].reason, /^eventTimestamp .*0001-01-01.*9999-12-31/);
+    assert.deepEqual(await readdir(s.spoolDir), ['failed'], 'nothing spooled');
+  });
+
+  it('rejects a notification nested 10,000 levels deep alone, storing the good one beside it', async () => {
+    // Kept raw, it could not be serialised for the commit nor for the spool: the delivery was lost (503).
+    const good = proveNotification();
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const res = await postProve(s.url, `{"notifications": [${JSON.stringify(good)}, ${deep}]}`, {
+      correlationId: 'deep-1',
+    });
+    assert.deepEqual([res.status, res.body], [200, { accepted: 1, duplicates: 0, rejected: 1 }]);
+    const [delivery] = await s.app.db.query(
+      "SELECT event_count, rejected_items FROM webhook_deliveries WHERE correlation_id = 'deep-1'",
+    );
+    assert.equal(delivery.event_count, 1);
+    assert.deepEqual(delivery.rejected_items[0].raw, null);
+    assert.match(delivery.rejected_items[0].reason, /not kept: nested deeper than 32 levels/);
+  });
+
+  it('stores every text at its longest in 3-byte characters, and numbers at the ends of a double kept raw', async () => {
+    // The longest ids fit PostgreSQL's index rows (the event key holds eventId and eventType together).
+    const long = (n: number) => '€'.repeat(n);
+    const n = proveNotification({
+      eventId: long(200),
+      identityId: long(200),
+      eventType: long(200),
+      clientCustomerId: long(200),
+      event: long(1000),
+      newCarrier: long(200),
+      newLineType: long(200),
+    });
+    const bad = '{"eventId": "no-identity", "big": 1.7976931348623157e308, "tiny": 5e-324, "over": 1e400}';
+    const raw = `{"notifications": [${JSON.stringify(n)}, ${bad}]}`;
+    const res = await postProve(s.url, raw, { correlationId: 'longest' });
+    assert.deepEqual([res.status, res.body], [200, { accepted: 1, duplicates: 0, rejected: 1 }]);
+    const again = await postProve(s.url, { notifications: [n] });
+    assert.deepEqual(again.body, { accepted: 0, duplicates: 1, rejected: 0 });
+    const [delivery] = await s.app.db.query(
+      "SELECT rejected_items->0->'raw' AS raw FROM webhook_deliveries WHERE correlation_id = 'longest'",
+    );
+    // 1e400 is Infinity to JSON.parse, kept as null; the others as sent.
+    assert.deepEqual(delivery.raw, {
+      eventId: 'no-identity',
+      big: 1.7976931348623157e308,
+      tiny: 5e-324,
+      over: null,
+    });
   });
 
   it('keeps an unknown event type as UNKNOWN with its raw value, leaving the state alone', async () => {

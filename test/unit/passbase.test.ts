@@ -202,7 +202,19 @@ describe('passbase parse', () => {
         { ...REVIEWED, updated: 1582628999.5 },
         'updated must be a unix time in whole seconds, got 1582628999.5',
       ],
-      [{ ...REVIEWED, processed: -1 }, 'processed must be a unix time in whole seconds, got -1'],
+      [
+        { ...REVIEWED, processed: -1 },
+        'processed must be a unix time from 0 to 253402300799 (9999-12-31T23:59:59Z), got -1',
+      ],
+      // Year 10000: a Date holds it, PostgreSQL does not store it as sent.
+      [
+        { ...REVIEWED, updated: 253402300800 },
+        'updated must be a unix time from 0 to 253402300799 (9999-12-31T23:59:59Z), got 253402300800',
+      ],
+      [
+        { ...REVIEWED, updated: 1e20 },
+        'updated must be a unix time from 0 to 253402300799 (9999-12-31T23:59:59Z), got 100000000000000000000',
+      ],
       [42, 'body must be a JSON object, got number'],
     ];
     for (const [json, message] of cases) {
@@ -223,6 +235,7 @@ describe('passbase parse', () => {
         replayGuard: null,
         messageId: null,
         signedAt: null,
+        signingKey: null,
       });
       assert.equal(parsed.ok, false);
     }

@@ -150,12 +150,20 @@ describe('proveGateway against a fake Prove API', () => {
       assert.match((await providerError(enrollOne(gateway))).message, /unexpected body/);
     });
 
-    it("reports Prove's status and short message on an error answer", async () => {
-      fake.failNext(1, 500, { code: 'internal', message: 'boom' });
+    it("reports Prove's status, short message and numeric error code on an error answer", async () => {
+      fake.failNext(1, 500, { code: 8002, message: 'boom' });
       const err = await providerError(enrollOne(gatewayFor()));
       assert.equal(err.message, 'Prove answered 500 (internal server error): boom');
       assert.equal(err.status, 500);
-      assert.equal(err.providerCode, 'internal');
+      assert.equal(err.providerCode, '8002');
+    });
+
+    it('drops an error code that is neither an integer nor a short word', async () => {
+      for (const code of [1.5, { nested: 1 }, 'has spaces in it', 1e300]) {
+        fake.failNext(1, 400, { code, message: 'bad' });
+        const err = await providerError(enrollOne(gatewayFor()));
+        assert.equal(err.providerCode, undefined, JSON.stringify(code));
+      }
     });
 
     it('reports an unreachable Prove as unavailable', async () => {
@@ -217,7 +225,7 @@ describe('proveGateway against a fake Prove API', () => {
     });
 
     it('gives up after a second 401', async () => {
-      fake.failNext(2, 401, { code: 'unauthorized', message: 'Token expired' });
+      fake.failNext(2, 401, { code: 8001, message: 'Token expired' });
       const err = await providerError(enrollOne(gatewayFor()));
       assert.equal(err.message, 'Prove answered 401 (unauthorized): Token expired');
       assert.equal(fake.tokenRequests, 2);
@@ -239,12 +247,12 @@ describe('proveGateway against a fake Prove API', () => {
 
     it('redacts the secret or a token that Prove echoes in an error message', async () => {
       const gateway = gatewayFor();
-      fake.failNext(1, 400, { code: 'bad', message: 'client_secret test-secret-s3cr3t refused' }, 'token');
+      fake.failNext(1, 400, { code: 1001, message: 'client_secret test-secret-s3cr3t refused' }, 'token');
       const secretErr = await providerError(enrollOne(gateway));
       assert.ok(!secretErr.message.includes('test-secret-s3cr3t'), secretErr.message);
       await enrollOne(gateway);
       const token = fake.issuedTokens[0]!;
-      fake.failNext(1, 400, { code: 'bad', message: `token ${token} not allowed here` });
+      fake.failNext(1, 400, { code: 1001, message: `token ${token} not allowed here` });
       const tokenErr = await providerError(enrollOne(gateway));
       assert.ok(!tokenErr.message.includes(token), tokenErr.message);
       assert.match(tokenErr.message, /\[redacted\]/);
@@ -358,6 +366,33 @@ describe('proveGateway against a fake Prove API', () => {
         `POST /v3/identity/${proveId}/deactivate`,
         `POST /v3/identity/${proveId}/activate`,
       ]);
+    });
+
+    it("send a JSON body ({}) with content-type application/json, as Prove's SDKs do", async () => {
+      const gateway = gatewayFor();
+      const { proveId } = await enrollOne(gateway);
+      await gateway.deactivate(proveId);
+      await gateway.activate(proveId);
+      for (const call of fake.apiRequests.slice(1)) {
+        assert.equal(call.contentType, 'application/json', call.path);
+        assert.deepEqual(call.body, {}, call.path);
+      }
+    });
+
+    it('are refused by the fake without a JSON body (400, a numeric code); an unknown proveId keeps its code', async () => {
+      const gateway = gatewayFor();
+      const { proveId } = await enrollOne(gateway);
+      const token = fake.issuedTokens[0]!;
+      const bare = await fetch(`${fake.url}/v3/identity/${proveId}/deactivate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(bare.status, 400);
+      assert.equal(typeof ((await bare.json()) as { code: unknown }).code, 'number');
+      assert.equal(fake.identities.get(proveId)?.active, true);
+      const err = await providerError(gateway.deactivate('unknown-id'));
+      assert.equal(err.status, 404);
+      assert.match(err.providerCode ?? '', /^\d+$/);
     });
 
     it('URL-encodes the proveId and reports an unknown one as 404', async () => {

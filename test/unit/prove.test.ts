@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
-import { proveProvider } from '../../src/ingest/providers/prove.js';
+import { SignJWT } from 'jose';
+import { proveProvider, proveSigningKeys } from '../../src/ingest/providers/prove.js';
 import type { VerifiedDelivery, VerifyResult } from '../../src/ingest/providers/provider.js';
 import {
   PROVE_IDENTITY_MANAGER_SAMPLE,
@@ -73,10 +74,11 @@ describe('prove verify', () => {
 
   it('uses the secret as the UTF-8 bytes of the whole string, whsec_ prefix included', async () => {
     const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
-    // Someone stripping the prefix or base64-decoding the secret would accept this token instead.
+    // Someone stripping the prefix would accept this token instead. The rest of this secret is not
+    // base64 ("_"), so the UTF-8 bytes are its only key.
     const stripped = await signProve({ secret: SECRET.slice('whsec_'.length), body: raw, now: NOW });
     assert.equal(codeOf(await provider.verify(raw, proveHeaders(stripped), NOW)), 'invalid_signature');
-    assert.equal(codeOf(await deliver(raw)), 'ok');
+    assert.equal(deliveryOf(await deliver(raw)).signingKey, 'utf8');
   });
 
   it('reads the Bearer scheme case-insensitively and a header given as a one-element array', async () => {
@@ -187,6 +189,12 @@ describe('prove verify', () => {
       'invalid_signature',
     );
     assert.equal(codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { exp: 1e20 } })), 'invalid_signature');
+    // Year 10000: a Date holds it, PostgreSQL could not store it as the token's replay deadline.
+    const year10000 = Date.parse('9999-12-31T23:59:59Z') / 1000;
+    assert.equal(
+      codeOf(await deliver(PROVE_MANAGE_SAMPLE, { claims: { exp: year10000 } })),
+      'invalid_signature',
+    );
   });
 
   it('answers invalid_issuer for another or a missing issuer', async () => {
@@ -221,6 +229,67 @@ describe('prove verify', () => {
     assert.equal(long.correlationId, 'x'.repeat(200));
     const blank = deliveryOf(await deliver(PROVE_MANAGE_SAMPLE, {}, { 'x-correlation-id': '   ' }));
     assert.equal(blank.correlationId, null);
+  });
+});
+
+/** A Prove-style token signed under raw key bytes (signProve signs under a string's UTF-8 bytes). */
+async function signWithKeyBytes(key: Uint8Array, raw: Buffer, claims: Record<string, unknown> = {}) {
+  return new SignJWT({
+    iss: 'Prove Identity',
+    iat: NOW_SECONDS,
+    nbf: NOW_SECONDS,
+    exp: NOW_SECONDS + 300,
+    jti: randomUUID(),
+    body_hash: proveBodyHash(raw),
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .sign(key);
+}
+
+describe('prove verify: the keys one whsec_ secret stands for', () => {
+  const keyBytes = randomBytes(24);
+  const secret = `whsec_${keyBytes.toString('base64')}`;
+  const svixStyle = proveProvider({ secret });
+  const raw = Buffer.from(PROVE_MANAGE_SAMPLE);
+  const verify = async (token: string) => svixStyle.verify(raw, proveHeaders(token), NOW);
+
+  it('accepts a token under the UTF-8 bytes of the whole string, and says so', async () => {
+    const token = await signProve({ secret, body: raw, now: NOW });
+    assert.equal(deliveryOf(await verify(token)).signingKey, 'utf8');
+  });
+
+  it('accepts a token under the base64-decoded rest after whsec_, and says so', async () => {
+    const token = await signWithKeyBytes(keyBytes, raw);
+    assert.equal(deliveryOf(await verify(token)).signingKey, 'base64');
+  });
+
+  it('refuses a token under neither key with invalid_signature', async () => {
+    for (const key of [randomBytes(24), Buffer.from(secret.slice('whsec_'.length))]) {
+      assert.equal(codeOf(await verify(await signWithKeyBytes(key, raw))), 'invalid_signature');
+    }
+  });
+
+  it('checks the claims of a token under the second key as under the first', async () => {
+    const expired = await signWithKeyBytes(keyBytes, raw, { exp: NOW_SECONDS - 61 });
+    assert.equal(codeOf(await verify(expired)), 'token_expired');
+    const foreign = await signWithKeyBytes(keyBytes, raw, { iss: 'Someone Else' });
+    assert.equal(codeOf(await verify(foreign)), 'invalid_issuer');
+    const tampered = await signWithKeyBytes(keyBytes, Buffer.from(`${PROVE_MANAGE_SAMPLE} `));
+    assert.equal(codeOf(await verify(tampered)), 'body_hash_mismatch');
+  });
+
+  it('derives one key only from a secret without whsec_, or whose rest is not base64 of 16 bytes or more', async () => {
+    const names = (s: string) => proveSigningKeys(s).map((k) => k.name);
+    assert.deepEqual(names(secret), ['utf8', 'base64']);
+    assert.deepEqual(names(keyBytes.toString('base64')), ['utf8']);
+    assert.deepEqual(names(SECRET), ['utf8']);
+    assert.deepEqual(names(`whsec_${randomBytes(15).toString('base64')}`), ['utf8']);
+    assert.deepEqual(names(`whsec_${randomBytes(24).toString('base64url')}!`), ['utf8']);
+    // Without the prefix the decoded bytes are no key: a token under them is refused.
+    const unprefixed = proveProvider({ secret: keyBytes.toString('base64') });
+    const token = await signWithKeyBytes(keyBytes, raw);
+    assert.equal(codeOf(await unprefixed.verify(raw, proveHeaders(token), NOW)), 'invalid_signature');
   });
 });
 
@@ -289,7 +358,7 @@ describe('prove parse', () => {
     );
     assert.deepEqual(result, {
       ok: false,
-      message: 'notifications must be an array of 1 to 100 items, got 101',
+      message: 'notifications must be an array of at most 100 items, got 101',
     });
   });
 
@@ -301,12 +370,8 @@ describe('prove parse', () => {
     assert.equal(result.events.length, 100);
   });
 
-  it('refuses 0 notifications', async () => {
-    const result = await parseBody(bodyWith([]));
-    assert.deepEqual(result, {
-      ok: false,
-      message: 'notifications must be an array of 1 to 100 items, got 0',
-    });
+  it('reads an empty notifications list as a test ping, with nothing to store', async () => {
+    assert.deepEqual(await parseBody(bodyWith([])), { ok: true, events: [], rejected: [], test: true });
   });
 
   it('refuses a body that is not JSON, without echoing it', async () => {
@@ -317,11 +382,11 @@ describe('prove parse', () => {
   it('refuses a body without a notifications array', async () => {
     assert.deepEqual(await parseBody('{"events": []}'), {
       ok: false,
-      message: 'notifications must be an array of 1 to 100 items, got no notifications field',
+      message: 'notifications must be an array of at most 100 items, got no notifications field',
     });
     assert.deepEqual(await parseBody('{"notifications": {"eventId": "x"}}'), {
       ok: false,
-      message: 'notifications must be an array of 1 to 100 items, got object',
+      message: 'notifications must be an array of at most 100 items, got object',
     });
     assert.deepEqual(await parseBody('[]'), {
       ok: false,
@@ -382,6 +447,42 @@ describe('prove parse', () => {
       'eventTimestamp / eventTimeStamp must be an ISO 8601 date-time with a time zone, got "yesterday"',
     );
     assert.equal(result.rejected[6]?.reason, 'eventTimestamp must be a string, got number');
+  });
+
+  it('rejects a timestamp outside the years 0001 to 9999 in UTC, which PostgreSQL cannot store', async () => {
+    const outside = ['0000-01-01T00:00:00Z', '0001-01-01T00:30:00+01:00', '9999-12-31T23:30:00-01:00'];
+    const inside = ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'];
+    const items = [...outside, ...inside].map((eventTimestamp, i) =>
+      notification({ eventId: `e${i}`, eventTimestamp }),
+    );
+    const result = await parseBody(bodyWith(items));
+    assert.ok(result.ok);
+    assert.deepEqual(
+      result.events.map((e) => e.occurredAt.toISOString()),
+      ['0001-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z'],
+    );
+    assert.deepEqual(
+      result.rejected.map((r) => r.reason),
+      outside.map(
+        (t) => `eventTimestamp / eventTimeStamp must be between 0001-01-01 and 9999-12-31 (UTC), got "${t}"`,
+      ),
+    );
+  });
+
+  it('does not keep raw a rejected notification nested too deeply to store, and says so', async () => {
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const body = `{"notifications": [${JSON.stringify(notification())}, ${deep}, {"nested": [[["kept"]]]}]}`;
+    const result = await parseBody(body);
+    assert.ok(result.ok);
+    assert.equal(result.events.length, 1);
+    assert.deepEqual(result.rejected, [
+      {
+        index: 1,
+        reason: 'notification must be a JSON object, got array (not kept: nested deeper than 32 levels)',
+        raw: null,
+      },
+      { index: 2, reason: 'eventId / eventID is missing', raw: { nested: [[['kept']]] } },
+    ]);
   });
 
   it('reads ISO 8601 offsets and fractions to the right instant', async () => {

@@ -12,7 +12,7 @@ export class WebhookDeliveryEntity {
   @Column('timestamptz', { name: 'received_at', default: () => 'now()' })
   receivedAt!: Date;
 
-  /** "accepted", "spooled", or the error code the delivery was answered with. */
+  /** "accepted", "spooled", "test" (a test ping), or the error code the delivery was answered with. */
   @Column('text')
   outcome!: string;
 
@@ -35,4 +35,8 @@ export class WebhookDeliveryEntity {
   /** Malformed notifications of an authentic delivery, kept raw for an operator. */
   @Column('jsonb', { name: 'rejected_items', nullable: true })
   rejectedItems!: unknown[] | null;
+
+  /** Prove: which key derived from the secret verified it, "utf8" or "base64"; else null. */
+  @Column('text', { name: 'signing_key', nullable: true })
+  signingKey!: string | null;
 }

@@ -97,7 +97,7 @@ export function eventEdge(r: EventRow): Edge<IdentityEvent> {
 }
 
 export const DELIVERY_COLUMNS = `d.id, d.provider, d.received_at, d.outcome, d.correlation_id, d.event_count,
-  d.duplicate_count, ${micros('d.received_at')} AS received_us`;
+  d.duplicate_count, d.signing_key, ${micros('d.received_at')} AS received_us`;
 
 export interface DeliveryRow {
   id: string;
@@ -107,6 +107,7 @@ export interface DeliveryRow {
   correlation_id: string | null;
   event_count: number;
   duplicate_count: number;
+  signing_key: string | null;
   received_us: string;
 }
 
@@ -120,5 +121,6 @@ export const deliveryEdge = (r: DeliveryRow): Edge<WebhookDelivery> => ({
     correlationId: r.correlation_id,
     eventCount: r.event_count,
     duplicateCount: r.duplicate_count,
+    signingKey: r.signing_key,
   },
 });

@@ -61,7 +61,7 @@ export class WebhookDeliveriesArgs {
 
   @Field(() => String, {
     nullable: true,
-    description: '"accepted", "spooled", or an error code such as "invalid_signature"',
+    description: '"accepted", "spooled", "test" (test pings), or an error code such as "invalid_signature"',
   })
   outcome!: string | null;
 

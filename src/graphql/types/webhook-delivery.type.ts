@@ -16,7 +16,8 @@ export class WebhookDelivery {
   receivedAt!: Date;
 
   @Field(() => String, {
-    description: '"accepted", "spooled", or the error code it was answered with',
+    description:
+      '"accepted", "spooled", "test" (a provider\'s test ping), or the error code it was answered with',
   })
   outcome!: string;
 
@@ -28,6 +29,13 @@ export class WebhookDelivery {
 
   @Field(() => Int)
   duplicateCount!: number;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Prove: which key derived from PROVE_WEBHOOK_SECRET verified the token, "utf8" (the whole string) or "base64" (the decoded rest of a whsec_ secret); null otherwise',
+  })
+  signingKey!: string | null;
 }
 
 @ObjectType('WebhookDeliveryEdge')

@@ -35,6 +35,15 @@ export function decodeUtf8Strict(bytes: Uint8Array): string {
   return strictUtf8.decode(bytes);
 }
 
+// Standard base64, padded or not. Buffer.from(_, 'base64') silently skips any other character, so the
+// alphabet is checked first: text that is not base64 must not be "decoded" into something else.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+
+/** Standard base64 (RFC 4648 alphabet, padding optional) and nothing else; "" counts as base64. */
+export function isBase64(text: string): boolean {
+  return BASE64.test(text);
+}
+
 export type JsonBody = { ok: true; value: unknown } | { ok: false; message: string };
 
 // A JSON escape of U+0000 or of a UTF-16 surrogate: the only ways a strictly decoded body can carry text
@@ -75,12 +84,49 @@ export function parseJsonBody(bytes: Uint8Array): JsonBody {
   } catch {
     return { ok: false, message: 'body is not valid UTF-8' };
   }
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableJson(value) : value };
+    value = JSON.parse(text);
   } catch {
     return { ok: false, message: 'body is not valid JSON' };
   }
+  try {
+    return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableJson(value) : value };
+  } catch {
+    // storableJson recurses: only a value nested thousands of levels deep overflows the stack.
+    return { ok: false, message: 'body nests too deeply' };
+  }
+}
+
+/** 0001-01-01T00:00:00Z: PostgreSQL refuses year 0 (22008), and ISO 8601 writes years in four digits. */
+const EARLIEST_STORABLE_MS = -62_135_596_800_000;
+/** 9999-12-31T23:59:59.999Z: later years print as "+010000-…", which PostgreSQL refuses (22009). */
+const LATEST_STORABLE_MS = 253_402_300_799_999;
+
+/**
+ * True for an instant PostgreSQL stores as given: years 0001 to 9999 in UTC. JavaScript Dates reach
+ * much further both ways, so a provider's date must be checked before it reaches a commit, where one
+ * bad date would fail the whole delivery.
+ */
+export function isStorableInstant(date: Date): boolean {
+  const ms = date.getTime();
+  return ms >= EARLIEST_STORABLE_MS && ms <= LATEST_STORABLE_MS;
+}
+
+/**
+ * True when arrays and objects in a parsed JSON value nest deeper than `limit`. Iterative: a body of
+ * 1 MiB can nest hundreds of thousands of levels, deeper than JSON.stringify (or PostgreSQL's jsonb,
+ * 54001) can follow.
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 export type Field<T> = { ok: true; value: T } | { ok: false; reason: string };

@@ -8,6 +8,7 @@ import {
   decodeUtf8Strict,
   describeType,
   type Field,
+  isBase64,
   isRecord,
   type JsonRecord,
   parseJsonBody,
@@ -25,9 +26,6 @@ export const PASSBASE_EVENTS = [
 export const PASSBASE_STATUSES = ['pending', 'approved', 'declined'] as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// Standard base64, padded or not. Buffer.from(_, 'base64') silently skips any other character, so the
-// alphabet is checked first: a body that is not base64 must not be "decoded" into something else.
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 /** 9999-12-31T23:59:59Z: later unix times cannot be written as the ISO 8601 DateTime of the API. */
 const MAX_UNIX_SECONDS = 253_402_300_799;
 
@@ -67,7 +65,7 @@ function decrypt(key: KeyObject, raw: Buffer): Buffer {
   // latin1 maps each byte to one character, so non-ASCII bytes fail the alphabet test. Whitespace is
   // dropped: line-wrapped base64 (Ruby's Base64.encode64, for one) is still base64.
   const text = raw.toString('latin1').replace(/\s+/g, '');
-  if (!BASE64.test(text)) throw new Error('body is not base64');
+  if (!isBase64(text)) throw new Error('body is not base64');
   const bytes = Buffer.from(text, 'base64');
   // A short IV, a ciphertext that is not whole blocks and bad padding all throw inside node:crypto.
   const decipher = createDecipheriv('aes-256-cbc', key, bytes.subarray(0, IV_BYTES));
@@ -83,7 +81,14 @@ function startsWithBrace(raw: Buffer): boolean {
 function verified(plaintext: Buffer): VerifyResult {
   return {
     ok: true,
-    delivery: { plaintext, correlationId: null, replayGuard: null, messageId: null, signedAt: null },
+    delivery: {
+      plaintext,
+      correlationId: null,
+      replayGuard: null,
+      messageId: null,
+      signedAt: null,
+      signingKey: null,
+    },
   };
 }
 
@@ -170,6 +175,12 @@ function readUnixSeconds(obj: JsonRecord, field: string): Field<number | null> {
   if (value === undefined || value === null) return { ok: true, value: null };
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_UNIX_SECONDS) {
     return { ok: true, value };
+  }
+  if (typeof value === 'number' && Number.isInteger(value)) {
+    return {
+      ok: false,
+      reason: `${field} must be a unix time from 0 to ${MAX_UNIX_SECONDS} (9999-12-31T23:59:59Z), got ${value}`,
+    };
   }
   const got = typeof value === 'number' ? String(value) : describeType(value);
   return { ok: false, reason: `${field} must be a unix time in whole seconds, got ${got}` };

@@ -11,8 +11,11 @@ import type { EventType, NormalizedEvent } from '../../domain/types.js';
 import {
   describeType,
   type Field,
+  isBase64,
   isRecord,
+  isStorableInstant,
   type JsonRecord,
+  nestsDeeperThan,
   parseJsonBody,
   quoteValue,
   readOptionalString,
@@ -24,6 +27,7 @@ import type {
   AuthErrorCode,
   ParseResult,
   RejectedItem,
+  SigningKey,
   VerifiedDelivery,
   VerifyResult,
   WebhookProvider,
@@ -38,6 +42,8 @@ export const PROVE_MAX_NOTIFICATIONS = 100;
 const MAX_ID_LENGTH = 200;
 const MAX_TEXT_LENGTH = 1000;
 const MAX_CORRELATION_ID_LENGTH = 200;
+/** A notification is one flat object; a rejected one nested deeper than this is not kept raw. */
+const MAX_RAW_DEPTH = 32;
 
 /** Every event type the docs list; LINETYPE_CHANGE is the spelling of the Identity Manager guide's sample. */
 const EVENT_TYPE_BY_RAW: ReadonlyMap<string, EventType> = new Map<string, EventType>([
@@ -54,15 +60,43 @@ const EVENT_ID_FIELDS = ['eventId', 'eventID'] as const;
 const IDENTITY_ID_FIELDS = ['identityId', 'identityID', 'proveId'] as const;
 const TIMESTAMP_FIELDS = ['eventTimestamp', 'eventTimeStamp'] as const;
 
+const WHSEC_PREFIX = 'whsec_';
+/** Svix-style secrets carry 24 random bytes; fewer than 16 is not a key anyone generates. */
+const MIN_DECODED_KEY_BYTES = 16;
+
+interface VerifyKey {
+  name: SigningKey;
+  key: Promise<webcrypto.CryptoKey>;
+}
+
+/**
+ * The HS256 keys one Portal secret can stand for, in the order they are tried. Prove's snippets hand
+ * the string itself to their JWT library (the UTF-8 bytes, `whsec_` included), but a `whsec_` secret
+ * is Svix-style base64 after the prefix, and the docs do not say which Prove signs with: both are the
+ * owner's secret, so a token under either is authentic.
+ */
+export function proveSigningKeys(secret: string): { name: SigningKey; bytes: Uint8Array }[] {
+  const keys: { name: SigningKey; bytes: Uint8Array }[] = [
+    { name: 'utf8', bytes: new TextEncoder().encode(secret) },
+  ];
+  const rest = secret.slice(WHSEC_PREFIX.length);
+  if (secret.startsWith(WHSEC_PREFIX) && isBase64(rest)) {
+    const decoded = Buffer.from(rest, 'base64');
+    if (decoded.length >= MIN_DECODED_KEY_BYTES) keys.push({ name: 'base64', bytes: decoded });
+  }
+  return keys;
+}
+
 export function proveProvider(opts: { secret: string }): WebhookProvider {
   if (opts.secret.length === 0) throw new Error('Prove webhook secret must not be empty');
-  // The Portal secret is used as the UTF-8 bytes of the string exactly as shown, `whsec_` prefix
-  // included: Prove's snippets hand the string itself to their JWT library (no base64 decoding).
-  const key = hmacVerifyKey(new TextEncoder().encode(opts.secret));
+  const keys: VerifyKey[] = proveSigningKeys(opts.secret).map(({ name, bytes }) => ({
+    name,
+    key: hmacVerifyKey(bytes),
+  }));
   return {
     provider: 'PROVE',
     slug: 'prove',
-    verify: (raw, headers, now) => verifyProveDelivery(key, raw, headers, now),
+    verify: (raw, headers, now) => verifyProveDelivery(keys, raw, headers, now),
     parse: parseProveDelivery,
   };
 }
@@ -71,8 +105,36 @@ function fail(code: AuthErrorCode): VerifyResult {
   return { ok: false, code };
 }
 
+type TokenResult = { ok: true; claims: JWTPayload; key: SigningKey } | { ok: false; code: AuthErrorCode };
+
+/**
+ * Verifies the token under each key in turn. Only a signature that does not match moves on to the next
+ * key: any other failure (a malformed token, another algorithm, a claim checked once the signature
+ * matched) would be the same under every key. A forgery is therefore verified twice; each try is one
+ * HMAC, and which key failed tells a forger nothing about either.
+ */
+async function verifyToken(keys: readonly VerifyKey[], token: string, now: Date): Promise<TokenResult> {
+  for (const { name, key } of keys) {
+    try {
+      const { payload } = await jwtVerify(token, await key, {
+        algorithms: ['HS256'],
+        issuer: PROVE_ISSUER,
+        clockTolerance: PROVE_CLOCK_SKEW_SECONDS,
+        requiredClaims: ['exp', 'iat', 'jti', 'body_hash'],
+        currentDate: now,
+      });
+      return { ok: true, claims: payload, key: name };
+    } catch (error) {
+      if (!(error instanceof errors.JWSSignatureVerificationFailed)) {
+        return { ok: false, code: joseFailureCode(error) };
+      }
+    }
+  }
+  return { ok: false, code: 'invalid_signature' };
+}
+
 async function verifyProveDelivery(
-  key: Promise<webcrypto.CryptoKey>,
+  keys: readonly VerifyKey[],
   raw: Buffer,
   headers: IncomingHttpHeaders,
   now: Date,
@@ -80,20 +142,10 @@ async function verifyProveDelivery(
   const token = bearerToken(singleHeader(headers, 'x-prove-authorization'));
   if (token === null) return fail('missing_signature');
 
-  let claims: JWTPayload;
-  try {
-    ({ payload: claims } = await jwtVerify(token, await key, {
-      algorithms: ['HS256'],
-      issuer: PROVE_ISSUER,
-      clockTolerance: PROVE_CLOCK_SKEW_SECONDS,
-      requiredClaims: ['exp', 'iat', 'jti', 'body_hash'],
-      currentDate: now,
-    }));
-  } catch (error) {
-    return fail(joseFailureCode(error));
-  }
+  const verified = await verifyToken(keys, token, now);
+  if (!verified.ok) return fail(verified.code);
 
-  const { exp, iat, jti, body_hash: bodyHash } = claims;
+  const { exp, iat, jti, body_hash: bodyHash } = verified.claims;
   // jose has checked exp/iat are numbers when present and that all four are present; the typeof
   // checks narrow the types and catch a jti or body_hash of the wrong type.
   if (typeof exp !== 'number' || typeof iat !== 'number') return fail('invalid_signature');
@@ -106,8 +158,8 @@ async function verifyProveDelivery(
   if (!bodyHashMatches(bodyHash, raw)) return fail('body_hash_mismatch');
   // The token is accepted until exp + skew, so its jti must be remembered at least that long.
   const expiresAt = new Date((exp + PROVE_CLOCK_SKEW_SECONDS) * 1000);
-  // An exp beyond what a Date can hold (year 275760) could not be stored as the replay deadline.
-  if (Number.isNaN(expiresAt.getTime())) return fail('invalid_signature');
+  // An exp beyond what PostgreSQL stores (year 9999; a Date holds more) could not be the replay deadline.
+  if (!isStorableInstant(expiresAt)) return fail('invalid_signature');
 
   return {
     ok: true,
@@ -117,6 +169,7 @@ async function verifyProveDelivery(
       replayGuard: { jti: storableText(jti), expiresAt },
       messageId: null,
       signedAt: null,
+      signingKey: verified.key,
     },
   };
 }
@@ -176,24 +229,35 @@ function parseProveDelivery(delivery: VerifiedDelivery): ParseResult {
     const got = notifications === undefined ? 'no notifications field' : describeType(notifications);
     return {
       ok: false,
-      message: `notifications must be an array of 1 to ${PROVE_MAX_NOTIFICATIONS} items, got ${got}`,
+      message: `notifications must be an array of at most ${PROVE_MAX_NOTIFICATIONS} items, got ${got}`,
     };
   }
-  if (notifications.length < 1 || notifications.length > PROVE_MAX_NOTIFICATIONS) {
+  if (notifications.length > PROVE_MAX_NOTIFICATIONS) {
     return {
       ok: false,
-      message: `notifications must be an array of 1 to ${PROVE_MAX_NOTIFICATIONS} items, got ${notifications.length}`,
+      message: `notifications must be an array of at most ${PROVE_MAX_NOTIFICATIONS} items, got ${notifications.length}`,
     };
   }
+  // The Portal's "Save and Test Webhook" body is undocumented; an authentic empty list can only be it.
+  if (notifications.length === 0) return { ok: true, events: [], rejected: [], test: true };
 
   const events: NormalizedEvent[] = [];
   const rejected: RejectedItem[] = [];
   notifications.forEach((raw: unknown, index) => {
     const result = toEvent(raw);
     if (result.ok) events.push(result.value);
-    else rejected.push({ index, reason: result.reason, raw });
+    else rejected.push(rejectedItem(index, result.reason, raw));
   });
   return { ok: true, events, rejected };
+}
+
+/**
+ * A rejected notification, kept raw for an operator unless it nests too deeply to be stored at all
+ * (PostgreSQL and JSON.stringify give up long before a 1 MiB body does): the reason then says so.
+ */
+function rejectedItem(index: number, reason: string, raw: unknown): RejectedItem {
+  if (!nestsDeeperThan(raw, MAX_RAW_DEPTH)) return { index, reason, raw };
+  return { index, reason: `${reason} (not kept: nested deeper than ${MAX_RAW_DEPTH} levels)`, raw: null };
 }
 
 /** One notification; any problem rejects this item only, with a reason an operator can act on. */
@@ -262,6 +326,12 @@ function readTimestamp(item: JsonRecord): Field<Date> {
     return {
       ok: false,
       reason: `${TIMESTAMP_FIELDS.join(' / ')} must be an ISO 8601 date-time with a time zone, got ${quoteValue(field.value)}`,
+    };
+  }
+  if (!isStorableInstant(date)) {
+    return {
+      ok: false,
+      reason: `${TIMESTAMP_FIELDS.join(' / ')} must be between 0001-01-01 and 9999-12-31 (UTC), got ${quoteValue(field.value)}`,
     };
   }
   return { ok: true, value: date };

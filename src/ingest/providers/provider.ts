@@ -12,6 +12,9 @@ export type AuthErrorCode =
   | 'timestamp_out_of_tolerance'
   | 'decryption_failed';
 
+/** Which key derived from the configured secret verified a delivery (Prove only: see proveProvider). */
+export type SigningKey = 'utf8' | 'base64';
+
 /** A delivery whose authenticity is proven; `plaintext` is the body to parse (decrypted for Passbase). */
 export interface VerifiedDelivery {
   plaintext: Buffer;
@@ -23,6 +26,8 @@ export interface VerifiedDelivery {
   messageId: string | null;
   /** Svix timestamp (VOVE): the event's occurredAt. */
   signedAt: Date | null;
+  /** The key that verified it, when the secret stands for more than one (Prove); else null. */
+  signingKey: SigningKey | null;
 }
 
 export type VerifyResult = { ok: true; delivery: VerifiedDelivery } | { ok: false; code: AuthErrorCode };
@@ -35,7 +40,13 @@ export interface RejectedItem {
 }
 
 export type ParseResult =
-  | { ok: true; events: NormalizedEvent[]; rejected: RejectedItem[] }
+  | {
+      ok: true;
+      events: NormalizedEvent[];
+      rejected: RejectedItem[];
+      /** An authentic delivery that carries nothing: a test ping (Prove's "Save and Test Webhook"). */
+      test?: boolean;
+    }
   | { ok: false; message: string };
 
 /**

@@ -95,6 +95,7 @@ function verifyVoveDelivery(
       replayGuard: null,
       messageId: svix.id,
       signedAt: new Date(signedAtSeconds * 1000),
+      signingKey: null,
     },
   };
 }
