@@ -74,7 +74,15 @@ describe('npm start with no environment (embedded PostgreSQL)', () => {
     assert.deepEqual(await processesUsing(cwd), [], 'no process left behind, embedded PostgreSQL included');
 
     const second = runMain({ cwd, env });
-    await second.waitForLog('server listening', 30_000);
+    const again = await second.waitForLog('server listening', 30_000);
+    // The first start's token still works: it is signed with the secret kept in .data/dev-secrets.json.
+    const answer = await fetch(`${String(again.url)}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ riskSummary { total } }' }),
+    });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(await answer.json(), { data: { riskSummary: { total: 0 } } });
     assert.ok(!second.stdout.some((l) => l.includes('initialising embedded PostgreSQL')), 'data kept');
     assert.ok(!second.stdout.some((l) => l.includes('applied migrations')), 'nothing left to migrate');
     second.child.kill('SIGINT');
