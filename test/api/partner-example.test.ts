@@ -94,7 +94,7 @@ describe('examples/partner-client.ts (real server process, real client process)'
     const { txId, id } = decodeEventCursor(cursor);
     const { rows } = await sql.query<{ id: string }>(
       `SELECT id::text FROM identity_events WHERE tx_id > $1::xid8 OR (tx_id = $1::xid8 AND id > $2::bigint)
-       ORDER BY tx_id, id`,
+       ORDER BY tx_id, identity_events.id`, // the table's bigint id, not the text output column named id
       [txId, id],
     );
     return rows.map((r) => r.id);
