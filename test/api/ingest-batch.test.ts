@@ -6,23 +6,13 @@ import { createCommitQueue } from '../../src/ingest/commit-queue.js';
 import { type DeliveryRecord, toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { type StoreResult, storeBatch } from '../../src/ingest/store.js';
 import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
+import { proveEvent } from '../helpers/events.js';
 import { foldedState, storedState } from '../helpers/policy.js';
 import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';
 
+/** A Prove event at minute `minute` of 2025-01-01. */
 function event(identity: string, id: string, type: EventType, minute: number, vs: string | null = null) {
-  return {
-    provider: 'PROVE' as const,
-    providerEventId: id,
-    providerIdentityId: identity,
-    clientCustomerId: null,
-    type,
-    rawType: type,
-    description: null,
-    occurredAt: new Date(Date.UTC(2025, 0, 1, 0, minute)),
-    newCarrier: null,
-    newLineType: null,
-    verificationStatus: vs,
-  } satisfies NormalizedEvent;
+  return proveEvent(identity, id, type, new Date(Date.UTC(2025, 0, 1, 0, minute)), vs);
 }
 
 function delivery(events: NormalizedEvent[], jti: string | null): DeliveryRecord {

@@ -14,27 +14,11 @@ import { Spool } from '../../src/ingest/spool.js';
 import { startSpoolLoader } from '../../src/ingest/spool-loader.js';
 import { storeBatch } from '../../src/ingest/store.js';
 import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
+import { proveEvent } from '../helpers/events.js';
 import { foldedState, storedState } from '../helpers/policy.js';
 
-function event(
-  identity: string,
-  id: string,
-  type: NormalizedEvent['type'],
-  occurredAt: string,
-): NormalizedEvent {
-  return {
-    provider: 'PROVE',
-    providerEventId: id,
-    providerIdentityId: identity,
-    clientCustomerId: null,
-    type,
-    rawType: type,
-    description: null,
-    occurredAt: new Date(occurredAt),
-    newCarrier: null,
-    newLineType: null,
-    verificationStatus: null,
-  };
+function event(identity: string, id: string, type: NormalizedEvent['type'], occurredAt: string) {
+  return proveEvent(identity, id, type, new Date(occurredAt));
 }
 
 /** A spooled record as the ingest service writes one, for events a parser let through. */
