@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { signProve } from '../fixtures/signers.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -248,6 +249,25 @@ describe('POST /webhooks/prove', () => {
       assert.equal(res.status, 400);
       assert.equal(res.body.error, 'invalid_payload');
       assert.match(String(res.body.message), /101/);
+    });
+
+    it('a notification nested 100,000 deep with 400 invalid_payload, storing and spooling nothing', async () => {
+      const stored = () =>
+        count(
+          `SELECT ((SELECT count(*) FROM identity_events) + (SELECT count(*) FROM identities)
+             + (SELECT count(*) FROM webhook_deliveries WHERE outcome <> 'invalid_payload'))::text AS n`,
+        );
+      const before = await stored();
+      const raw = `{"notifications":[${'['.repeat(100_000)}${']'.repeat(100_000)}]}`;
+      assert.ok(raw.length < 1024 * 1024, 'under the body limit, so it reaches the parser');
+      const res = await postProve(s.url, raw);
+      assert.deepEqual(
+        [res.status, res.body],
+        [400, { error: 'invalid_payload', message: 'body is nested deeper than 64 levels' }],
+      );
+      assert.equal(await stored(), before, 'no event, identity or delivery stored');
+      assert.deepEqual(await readdir(s.spoolDir), ['failed'], 'nothing spooled, no .tmp left behind');
+      assert.deepEqual(await readdir(path.join(s.spoolDir, 'failed')), []);
     });
 
     it('a body that is not JSON after a valid signature with 400 invalid_payload', async () => {

@@ -63,10 +63,34 @@ function storableJson(value: unknown): unknown {
   return value;
 }
 
+/** No provider nests deeper than a few levels; storing and spooling walk a body recursively. */
+export const MAX_JSON_DEPTH = 64;
+
 /**
- * Parses a body as UTF-8 JSON without throwing, its strings made storable (storableText). The messages
- * are fixed strings on purpose: V8's SyntaxError messages quote pieces of the input, and a 400 answer
- * should not echo the body.
+ * Whether valid JSON text nests arrays and objects deeper than `max`. A scan of the text, not a walk
+ * of the parsed value: JSON.parse takes any depth, while recursion over 100,000 levels overflows the stack.
+ */
+function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      // A backslash escapes the next character; a quote ends the string.
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Parses a body as UTF-8 JSON without throwing, its strings made storable (storableText), nested at
+ * most MAX_JSON_DEPTH levels. The messages are fixed strings on purpose: V8's SyntaxError messages
+ * quote pieces of the input, and a 400 answer should not echo the body.
  */
 export function parseJsonBody(bytes: Uint8Array): JsonBody {
   let text: string;
@@ -75,12 +99,15 @@ export function parseJsonBody(bytes: Uint8Array): JsonBody {
   } catch {
     return { ok: false, message: 'body is not valid UTF-8' };
   }
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableJson(value) : value };
+    value = JSON.parse(text);
   } catch {
     return { ok: false, message: 'body is not valid JSON' };
   }
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH))
+    return { ok: false, message: `body is nested deeper than ${MAX_JSON_DEPTH} levels` };
+  return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableJson(value) : value };
 }
 
 export type Field<T> = { ok: true; value: T } | { ok: false; reason: string };
