@@ -75,20 +75,18 @@ export function createWsServer(opts: WsOptions) {
         }
         ctx.extra.principal = principal;
         // A subscription ends when its token expires (contract, Auth).
-        if (principal.expiresAt !== null) {
-          const socket = ctx.extra.socket;
-          const expiresAt = principal.expiresAt;
-          let timer: NodeJS.Timeout;
-          // setTimeout fires at once past 2^31 - 1 ms (24.8 days): wait in steps.
-          const arm = () => {
-            const left = expiresAt - Date.now();
-            if (left <= 0) return closeSocket(socket, CLOSE_TOKEN_EXPIRED, 'token expired');
-            timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
-            timer.unref();
-          };
-          arm();
-          socket.once('close', () => clearTimeout(timer));
-        }
+        const socket = ctx.extra.socket;
+        const expiresAt = principal.expiresAt;
+        let timer: NodeJS.Timeout;
+        // setTimeout fires at once past 2^31 - 1 ms (24.8 days, below the 30-day token maximum): wait in steps.
+        const arm = () => {
+          const left = expiresAt - Date.now();
+          if (left <= 0) return closeSocket(socket, CLOSE_TOKEN_EXPIRED, 'token expired');
+          timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+          timer.unref();
+        };
+        arm();
+        socket.once('close', () => clearTimeout(timer));
         return true;
       },
       // Parses with the token limit and validates with our limits (src/graphql/limits.ts); the
