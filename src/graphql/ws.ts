@@ -2,7 +2,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
@@ -12,6 +11,7 @@ import { maskErrors } from './apollo.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
 import { parseDocument, validateOperation } from './limits.js';
 import { sharedSubscribe } from './shared-subscribe.js';
+import { type SocketExtra, serveGraphqlWs } from './ws-transport.js';
 
 /** Queries and mutations go over HTTP, where the request pipeline (CSRF, metrics, limits) is. */
 const ONLY_SUBSCRIPTIONS =
@@ -21,7 +21,7 @@ export const GOING_AWAY = 1001;
 /** A socket's frames are capped: no subscription operation needs more. */
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
-interface SocketExtra extends Record<PropertyKey, unknown> {
+interface ConnectionExtra extends SocketExtra {
   principal?: Principal;
 }
 
@@ -60,10 +60,10 @@ export function createWsServer(opts: WsOptions) {
     opts.metrics.wsConnections.inc();
     socket.once('close', () => opts.metrics.wsConnections.dec());
   });
-  const disposable = useServer<Record<string, unknown> | undefined, SocketExtra>(
+  const disposable = serveGraphqlWs<Record<string, unknown> | undefined, ConnectionExtra>(
+    wss,
     {
       schema: opts.schema,
-      isProd: opts.production,
       async onConnect(ctx) {
         const token = bearerToken(ctx.connectionParams?.authorization);
         if (!token) return false;
@@ -131,7 +131,8 @@ export function createWsServer(opts: WsOptions) {
         });
       },
     },
-    wss,
+    opts.log,
+    (socket, request) => ({ socket, request }),
   );
 
   return {
