@@ -54,9 +54,14 @@ export function openEventStream(opts: EventStreamOptions): AsyncIterableIterator
       // everything stored before this moment yet, and those must not reach a subscriber of "from now on".
       start = opts.after ?? (await opts.feed.startPosition());
       let position: EventPosition | null = comparePositions(start, upTo) < 0 ? start : null;
+      const pacer = opts.feed.replayPacer;
       while (position) {
-        const page = await readFeedPage(opts.db, position, upTo, opts.criteria, REPLAY_PAGE);
-        for (const e of page) yield e;
+        const after = position;
+        const page = await pacer.read(() => readFeedPage(opts.db, after, upTo, opts.criteria, REPLAY_PAGE));
+        for (const e of page) {
+          yield e;
+          await pacer.turn();
+        }
         const last = page.at(-1);
         position = page.length === REPLAY_PAGE && last ? { txId: last.txId, id: last.id } : null;
       }
@@ -64,6 +69,7 @@ export function openEventStream(opts: EventStreamOptions): AsyncIterableIterator
       while (staged.length) {
         const e = staged.shift() as FeedEvent;
         if (isNew(e)) yield e;
+        await pacer.turn();
       }
       yield* queue;
     } finally {
