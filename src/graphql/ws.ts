@@ -11,6 +11,13 @@ import { maskErrors } from './apollo.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
 import { parseDocument, validateOperation } from './limits.js';
 import { sharedSubscribe } from './shared-subscribe.js';
+import {
+  CLOSE_TOO_MANY_CONNECTIONS,
+  createConnectionCounter,
+  tooManySubscriptions,
+  WS_LIMITS,
+  type WsLimits,
+} from './ws-limits.js';
 import { type SocketExtra, serveGraphqlWs } from './ws-transport.js';
 
 /** Queries and mutations go over HTTP, where the request pipeline (CSRF, metrics, limits) is. */
@@ -43,15 +50,20 @@ export interface WsOptions {
   verify: TokenVerifier;
   log: Logger;
   production: boolean;
+  /** WS_LIMITS unless given (tests lower them). */
+  limits?: WsLimits;
 }
 
 /**
  * graphql-ws (subprotocol graphql-transport-ws) on the HTTP server's `upgrade` for /graphql.
  * The token in connection_init is verified in onConnect: a bad or missing one closes the socket
- * with 4403 before any data flows (returning false; throwing would be 4500).
+ * with 4403 before any data flows (returning false; throwing would be 4500). A socket beyond the
+ * connection limits (src/graphql/ws-limits.ts) is closed there with 4029.
  */
 export function createWsServer(opts: WsOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const limits = opts.limits ?? WS_LIMITS;
+  const connections = createConnectionCounter(limits);
   // The masking of GraphQL over HTTP (src/graphql/apollo.ts): graphql-ws sends errors as they are,
   // including a failed statement's message when an event's execution or the replay fails.
   const mask = maskErrors(opts.log, { production: opts.production });
@@ -73,9 +85,17 @@ export function createWsServer(opts: WsOptions) {
         } catch {
           return false;
         }
+        const socket = ctx.extra.socket;
+        // Closed while its token was being verified: its 'close' has fired, nothing would release a place.
+        if (socket.readyState !== socket.OPEN) return false;
+        const admission = connections.admit(principal, token);
+        if (!admission.ok) {
+          closeSocket(socket, CLOSE_TOO_MANY_CONNECTIONS, admission.reason);
+          return false; // graphql-ws's 4403 then finds the socket closing and sends nothing
+        }
+        socket.once('close', admission.release);
         ctx.extra.principal = principal;
         // A subscription ends when its token expires (contract, Auth).
-        const socket = ctx.extra.socket;
         const expiresAt = principal.expiresAt;
         let timer: NodeJS.Timeout;
         // setTimeout fires at once past 2^31 - 1 ms (24.8 days, below the 30-day token maximum): wait in steps.
@@ -93,7 +113,10 @@ export function createWsServer(opts: WsOptions) {
       // returned args have no contextValue, so graphql-ws still builds it with `context` below.
       // One execution per event and distinct operation, shared by every subscriber of it.
       subscribe: sharedSubscribe,
-      onSubscribe(_ctx, _id, payload) {
+      onSubscribe(ctx, _id, payload) {
+        // graphql-ws has registered this operation's id already: beyond the limit means this one is.
+        if (Object.keys(ctx.subscriptions).length > limits.subscriptionsPerConnection)
+          return [tooManySubscriptions(limits)];
         let document: ReturnType<typeof parseDocument>;
         try {
           document = parseDocument(payload.query);

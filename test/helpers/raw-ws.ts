@@ -46,6 +46,7 @@ export function openSocket(url: string, token: string): RawSocket {
     endOf: (id) =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no answer to operation ${id} within 10 s`)), 10_000);
+        timer.unref();
         waiting.set(id, (m) => {
           clearTimeout(timer);
           resolve(m);
