@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,9 +33,13 @@ const tokenFor = (subject: string) =>
 /** A test that hangs (a refusal that never comes) fails instead. */
 const TIMEOUT = { timeout: 60_000 };
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -88,6 +93,30 @@ describe('WebSocket limits', () => {
       assert.equal(await Promise.race([answer102, sleep]), null, 'the 101st place, freed, is taken');
       assert.equal((await postProve(s.url, { notifications: [proveNotification()] })).status, 200);
       await until('the event on the new subscription too', () => socket.nexts() >= 200);
+      socket.ws.close();
+    },
+  );
+
+  it(
+    'lets a completed subscription go at once, so completing and subscribing again never piles up subscriptions',
+    TIMEOUT,
+    async () => {
+      const gauge = async () => {
+        const text = await (await fetch(`${s.url}/metrics`)).text();
+        return Number(/^feed_subscriptions (\d+)$/m.exec(text)?.[1]);
+      };
+      await until("the earlier tests' subscriptions to be gone", async () => (await gauge()) === 0);
+      const socket = open(await tokenFor('subscribe-complete'));
+      assert.equal(await socket.acked, true);
+      // A filter no event matches: nothing arrives that would end a subscription on its own.
+      const query = `subscription { identityEvents(filter: { identityId: "${randomUUID()}" }) { id } }`;
+      for (let round = 0; round < 3; round++) {
+        for (let i = 1; i <= 100; i++) socket.subscribe(`${round}-${i}`, query);
+        await until('100 subscriptions in the feed', async () => (await gauge()) === 100);
+        for (let i = 1; i <= 100; i++)
+          socket.ws.send(JSON.stringify({ id: `${round}-${i}`, type: 'complete' }));
+        await until('every completed subscription out of the feed', async () => (await gauge()) === 0);
+      }
       socket.ws.close();
     },
   );
