@@ -19,6 +19,7 @@ import { type GraphQLContext, makeContext, type Services } from './graphql/conte
 import { createResponseCache } from './graphql/response-cache.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
+import { WS_LIMITS, type WsLimits } from './graphql/ws-limits.js';
 import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
 import { createLogger } from './http/logger.js';
@@ -61,6 +62,8 @@ export interface StartOptions {
   now?: () => Date;
   /** How long a webhook's commit may take before the delivery is spooled instead (tests shorten it). */
   commitDeadlineMs?: number;
+  /** WebSocket limits other than WS_LIMITS (tests lower them). */
+  wsLimits?: Partial<WsLimits>;
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -222,7 +225,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }),
   });
 
-  const ws = createWsServer({ schema, services, verify, log, metrics, production: config.production });
+  const ws = createWsServer({
+    schema,
+    services,
+    verify,
+    log,
+    metrics,
+    production: config.production,
+    limits: { ...WS_LIMITS, ...opts.wsLimits },
+  });
   app.server.on('upgrade', ws.handleUpgrade);
 
   // Fastify logs "Server listening at …" once per address it binds, with no option to turn it off;

@@ -13,6 +13,6 @@ export type Scope = (typeof SCOPES)[number];
 export interface Principal {
   subject: string | null;
   scopes: ReadonlySet<string>;
-  /** Token expiry (ms since epoch), or null when the token has none. */
-  expiresAt: number | null;
+  /** Token expiry (ms since epoch): every token has one (src/auth/tokens.ts). */
+  expiresAt: number;
 }

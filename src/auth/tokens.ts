@@ -10,6 +10,22 @@ export class InvalidTokenError extends Error {
 
 export type TokenVerifier = (token: string) => Promise<Principal>;
 
+/** The longest an API token may live: a leaked one is useless within this (signToken's default). */
+export const MAX_TOKEN_LIFETIME_DAYS = 30;
+const MAX_TOKEN_LIFETIME_S = MAX_TOKEN_LIFETIME_DAYS * 24 * 3600;
+/** Clock skew allowed between the issuer and this server, in seconds. */
+const CLOCK_TOLERANCE_S = 30;
+
+/**
+ * exp - iat at most the maximum, and exp at most the maximum from now (without iat, or with an iat
+ * set in the future to make a long-lived token look short).
+ */
+function lifetimeAcceptable(payload: JWTPayload, exp: number): boolean {
+  const now = Date.now() / 1000;
+  const issuedAt = typeof payload.iat === 'number' ? payload.iat : now;
+  return exp - issuedAt <= MAX_TOKEN_LIFETIME_S && exp - now <= MAX_TOKEN_LIFETIME_S + CLOCK_TOLERANCE_S;
+}
+
 /** Scopes come from `scope` (space-separated) or `scp` (array, or a string as some issuers send). */
 function scopesOf(payload: JWTPayload): Set<string> {
   const out = new Set<string>();
@@ -26,7 +42,8 @@ function scopesOf(payload: JWTPayload): Set<string> {
 
 function describe(err: unknown): string {
   if (err instanceof errors.JWTExpired) return 'token expired';
-  if (err instanceof errors.JWTClaimValidationFailed) return `token claim "${err.claim}" is not acceptable`;
+  if (err instanceof errors.JWTClaimValidationFailed)
+    return `token claim "${err.claim}" is ${err.reason === 'missing' ? 'missing' : 'not acceptable'}`;
   if (err instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'token signature is invalid';
   if (err instanceof errors.JWKSNoMatchingKey) return 'no key matches the token';
@@ -51,31 +68,40 @@ export function hmacVerifyKey(secret: Uint8Array): Promise<webcrypto.CryptoKey> 
   return webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
 }
 
-/** Verifies API bearer tokens with jose: HS256 with a shared secret, or RS256/ES256 from a JWKS URL. */
+/**
+ * Verifies API bearer tokens with jose: HS256 with a shared secret, or RS256/ES256 from a JWKS URL.
+ * Every token must expire, within MAX_TOKEN_LIFETIME_DAYS.
+ */
 export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
   const key: JWTVerifyGetKey | Promise<webcrypto.CryptoKey> =
     auth.kind === 'jwks' ? createRemoteJWKSet(auth.jwksUrl) : hmacVerifyKey(auth.secret);
   const algorithms = auth.kind === 'jwks' ? ['RS256', 'ES256'] : ['HS256'];
   return async (token) => {
+    let payload: JWTPayload;
     try {
       const options = {
         algorithms,
-        clockTolerance: 30,
+        clockTolerance: CLOCK_TOLERANCE_S,
+        requiredClaims: ['exp'],
         ...(auth.issuer ? { issuer: auth.issuer } : {}),
         ...(auth.audience ? { audience: auth.audience } : {}),
       };
-      const { payload } =
+      ({ payload } =
         typeof key === 'function'
           ? await jwtVerify(token, key, options)
-          : await jwtVerify(token, await key, options);
-      return {
-        subject: typeof payload.sub === 'string' ? payload.sub : null,
-        scopes: scopesOf(payload),
-        expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
-      };
+          : await jwtVerify(token, await key, options));
     } catch (err) {
       throw new InvalidTokenError(describe(err));
     }
+    // jose has checked that exp is present and a number.
+    const exp = payload.exp as number;
+    if (!lifetimeAcceptable(payload, exp))
+      throw new InvalidTokenError(`token lifetime exceeds the ${MAX_TOKEN_LIFETIME_DAYS}-day maximum`);
+    return {
+      subject: typeof payload.sub === 'string' ? payload.sub : null,
+      scopes: scopesOf(payload),
+      expiresAt: exp * 1000,
+    };
   };
 }
 
@@ -101,7 +127,7 @@ export async function signToken(
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(opts.subject ?? 'dev-admin')
     .setIssuedAt()
-    .setExpirationTime(opts.expiresIn ?? '30d');
+    .setExpirationTime(opts.expiresIn ?? `${MAX_TOKEN_LIFETIME_DAYS}d`);
   if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
   if (opts.audience) jwt = jwt.setAudience(opts.audience);
   return jwt.sign(secret);

@@ -4,14 +4,14 @@
  * development secret, so the server started with the same configuration accepts it.
  */
 import { SCOPES } from '../auth/scopes.js';
-import { signToken } from '../auth/tokens.js';
+import { MAX_TOKEN_LIFETIME_DAYS, signToken } from '../auth/tokens.js';
 import { loadProcessConfig } from '../config.js';
 import { parseFlags, runCli, UsageError } from './args.js';
 
 const USAGE = `Usage: npm run -s token -- --scopes "<scopes>|all" [--expires 1h] [--sub NAME]
 
   --scopes   space- or comma-separated, from: ${SCOPES.join(', ')}; or all
-  --expires  lifetime: a whole number of s, m, h, d, w or y (e.g. 90m, 30d), 1s to 1y (default 1h)
+  --expires  lifetime: a whole number of s, m, h, d or w (e.g. 90m, 7d), 1s to ${MAX_TOKEN_LIFETIME_DAYS}d, the longest the server accepts (default 1h)
   --sub      the token's subject, who it is for (default cli)
 
 Signed with AUTH_JWT_SECRET, or in development with the secret in .data/dev-secrets.json; iss and aud
@@ -20,7 +20,8 @@ are set from AUTH_ISSUER and AUTH_AUDIENCE. Exit code 2 (nothing printed on stdo
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800, y: 31_557_600 };
 // The units jose's time spans accept, whole numbers only; signed as seconds, so both read them alike.
 const SPAN = /^(\d{1,9}) ?(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|years?|yrs?|y)$/i;
-const MAX_SECONDS = UNIT_SECONDS.y as number;
+// The server refuses a token living longer (src/auth/tokens.ts): none is signed that it would refuse.
+const MAX_SECONDS = MAX_TOKEN_LIFETIME_DAYS * (UNIT_SECONDS.d as number);
 
 function readScopes(raw: string | undefined): string[] {
   const listed = (raw ?? '').split(/[\s,]+/).filter((s) => s.length > 0);
@@ -40,7 +41,7 @@ function readExpires(raw: string | undefined): number {
   const seconds = match ? Number(match[1]) * (UNIT_SECONDS[match[2]!.toLowerCase()[0]!] as number) : 0;
   if (seconds < 1 || seconds > MAX_SECONDS) {
     throw new UsageError(
-      `--expires must be a lifetime from 1s to 1y such as 90m, 1h or 30d, got ${JSON.stringify(raw?.slice(0, 40))}`,
+      `--expires must be a lifetime from 1s to ${MAX_TOKEN_LIFETIME_DAYS}d such as 90m, 1h or 7d, got ${JSON.stringify(raw?.slice(0, 40))}`,
     );
   }
   return seconds;

@@ -54,16 +54,23 @@ export function openEventStream(opts: EventStreamOptions): AsyncIterableIterator
       // everything stored before this moment yet, and those must not reach a subscriber of "from now on".
       start = opts.after ?? (await opts.feed.startPosition());
       let position: EventPosition | null = comparePositions(start, upTo) < 0 ? start : null;
+      const pacer = opts.feed.replayPacer;
       while (position) {
-        const page = await readFeedPage(opts.db, position, upTo, opts.criteria, REPLAY_PAGE);
-        for (const e of page) yield e;
+        const after = position;
+        const page = await pacer.read(() => readFeedPage(opts.db, after, upTo, opts.criteria, REPLAY_PAGE));
+        for (const e of page) {
+          if (queue.closed) return;
+          yield e;
+          await pacer.turn();
+        }
         const last = page.at(-1);
         position = page.length === REPLAY_PAGE && last ? { txId: last.txId, id: last.id } : null;
       }
       replaying = false;
-      while (staged.length) {
+      while (staged.length && !queue.closed) {
         const e = staged.shift() as FeedEvent;
         if (isNew(e)) yield e;
+        await pacer.turn();
       }
       yield* queue;
     } finally {
@@ -74,5 +81,21 @@ export function openEventStream(opts: EventStreamOptions): AsyncIterableIterator
       }
     }
   }
-  return stream();
+  const events = stream();
+  // A generator waiting for its next event takes return() only once that event comes, which for a
+  // filter nothing matches is never: the subscription would stay in the feed after its client ended it,
+  // and a socket could pile up any number past its limit. Closing the queue first ends the wait.
+  const iterator: AsyncIterableIterator<FeedEvent> = {
+    next: () => events.next(),
+    return: () => {
+      queue.close();
+      return events.return(undefined);
+    },
+    throw: (err: unknown) => {
+      queue.close();
+      return events.throw(err);
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }

@@ -6,6 +6,7 @@ import type { EventCriteria } from '../graphql/types/event-filter.input.js';
 import type { Metrics } from '../http/metrics.js';
 import { endPosition, type FeedEvent, readFeedPage } from './feed.queries.js';
 import { CHANGE_CHANNEL } from './notifier.js';
+import { ReplayPacer } from './replay-pacer.js';
 
 /** How many events one read takes; the feed reads again at once while pages come back full. */
 const PAGE = 1000;
@@ -69,6 +70,8 @@ export class ChangeFeed {
   private pollTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** This replica's replays share its pool and event loop through this (src/events/replay-pacer.ts). */
+  readonly replayPacer = new ReplayPacer();
 
   constructor(private readonly opts: ChangeFeedOptions) {}
 

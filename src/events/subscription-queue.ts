@@ -14,6 +14,11 @@ export class SubscriptionQueue<T> implements AsyncIterableIterator<T> {
     return this.items.length;
   }
 
+  /** True once closed: nothing more is taken or handed out. */
+  get closed(): boolean {
+    return this.done;
+  }
+
   /** Queues an item; false once the queue is closed. */
   push(item: T): boolean {
     if (this.done) return false;

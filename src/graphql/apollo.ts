@@ -25,6 +25,7 @@ const PUBLIC_CODES = new Set([
   'MONITORING_ENDED',
   'BATCH_TOO_LARGE',
   'PROVIDER_UNAVAILABLE',
+  'TOO_MANY_SUBSCRIPTIONS',
   // Apollo's own, for malformed requests.
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
@@ -63,6 +64,15 @@ function tokenLimitMessagePlugin(): ApolloServerPlugin<GraphQLContext> {
 }
 
 /**
+ * Apollo's refusals of a malformed request that carry no code, only HTTP 400: a persisted-query hash
+ * that does not match its query, an unsupported persisted-query version. A resolver's error has a path.
+ */
+function isCodelessRequestError(err: unknown): err is GraphQLError {
+  if (!(err instanceof GraphQLError) || err.originalError || err.path) return false;
+  return (err.extensions.http as { status?: unknown } | undefined)?.status === 400;
+}
+
+/**
  * Unexpected errors (a failed SQL statement, a bug) are logged with the request id and answered as
  * INTERNAL_SERVER_ERROR without details: no stack, SQL or secret reaches a caller.
  */
@@ -87,6 +97,11 @@ export function maskErrors(log: Logger, opts: { production: boolean } = { produc
       return { message, extensions: { code: 'BAD_USER_INPUT' } };
     }
     const requestId = typeof error === 'object' && error !== null ? requestIdOf.get(error) : undefined;
+    if (isCodelessRequestError(original)) {
+      // The caller's mistake, answered as Apollo's other malformed requests are; no error to look into.
+      log.debug({ requestId, message: formatted.message }, 'malformed GraphQL request refused');
+      return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
+    }
     log.error({ err: original, path: formatted.path, requestId }, 'unexpected GraphQL error');
     return {
       message: 'Internal server error',

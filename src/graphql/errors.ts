@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'MONITORING_ENDED'
   | 'BATCH_TOO_LARGE'
   | 'PROVIDER_UNAVAILABLE'
+  | 'TOO_MANY_SUBSCRIPTIONS'
   | 'INTERNAL_SERVER_ERROR';
 
 /** An error meant for the caller: its message and code are shown as they are. */

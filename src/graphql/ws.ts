@@ -2,7 +2,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
@@ -12,6 +11,14 @@ import { maskErrors } from './apollo.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
 import { parseDocument, validateOperation } from './limits.js';
 import { sharedSubscribe } from './shared-subscribe.js';
+import {
+  CLOSE_TOO_MANY_CONNECTIONS,
+  createConnectionCounter,
+  tooManySubscriptions,
+  WS_LIMITS,
+  type WsLimits,
+} from './ws-limits.js';
+import { type SocketExtra, serveGraphqlWs } from './ws-transport.js';
 
 /** Queries and mutations go over HTTP, where the request pipeline (CSRF, metrics, limits) is. */
 const ONLY_SUBSCRIPTIONS =
@@ -21,7 +28,7 @@ export const GOING_AWAY = 1001;
 /** A socket's frames are capped: no subscription operation needs more. */
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
-interface SocketExtra extends Record<PropertyKey, unknown> {
+interface ConnectionExtra extends SocketExtra {
   principal?: Principal;
 }
 
@@ -43,15 +50,20 @@ export interface WsOptions {
   verify: TokenVerifier;
   log: Logger;
   production: boolean;
+  /** WS_LIMITS unless given (tests lower them). */
+  limits?: WsLimits;
 }
 
 /**
  * graphql-ws (subprotocol graphql-transport-ws) on the HTTP server's `upgrade` for /graphql.
  * The token in connection_init is verified in onConnect: a bad or missing one closes the socket
- * with 4403 before any data flows (returning false; throwing would be 4500).
+ * with 4403 before any data flows (returning false; throwing would be 4500). A socket beyond the
+ * connection limits (src/graphql/ws-limits.ts) is closed there with 4029.
  */
 export function createWsServer(opts: WsOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const limits = opts.limits ?? WS_LIMITS;
+  const connections = createConnectionCounter(limits);
   // The masking of GraphQL over HTTP (src/graphql/apollo.ts): graphql-ws sends errors as they are,
   // including a failed statement's message when an event's execution or the replay fails.
   const mask = maskErrors(opts.log, { production: opts.production });
@@ -60,10 +72,10 @@ export function createWsServer(opts: WsOptions) {
     opts.metrics.wsConnections.inc();
     socket.once('close', () => opts.metrics.wsConnections.dec());
   });
-  const disposable = useServer<Record<string, unknown> | undefined, SocketExtra>(
+  const disposable = serveGraphqlWs<Record<string, unknown> | undefined, ConnectionExtra>(
+    wss,
     {
       schema: opts.schema,
-      isProd: opts.production,
       async onConnect(ctx) {
         const token = bearerToken(ctx.connectionParams?.authorization);
         if (!token) return false;
@@ -73,29 +85,38 @@ export function createWsServer(opts: WsOptions) {
         } catch {
           return false;
         }
+        const socket = ctx.extra.socket;
+        // Closed while its token was being verified: its 'close' has fired, nothing would release a place.
+        if (socket.readyState !== socket.OPEN) return false;
+        const admission = connections.admit(principal, token);
+        if (!admission.ok) {
+          closeSocket(socket, CLOSE_TOO_MANY_CONNECTIONS, admission.reason);
+          return false; // graphql-ws's 4403 then finds the socket closing and sends nothing
+        }
+        socket.once('close', admission.release);
         ctx.extra.principal = principal;
         // A subscription ends when its token expires (contract, Auth).
-        if (principal.expiresAt !== null) {
-          const socket = ctx.extra.socket;
-          const expiresAt = principal.expiresAt;
-          let timer: NodeJS.Timeout;
-          // setTimeout fires at once past 2^31 - 1 ms (24.8 days): wait in steps.
-          const arm = () => {
-            const left = expiresAt - Date.now();
-            if (left <= 0) return closeSocket(socket, CLOSE_TOKEN_EXPIRED, 'token expired');
-            timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
-            timer.unref();
-          };
-          arm();
-          socket.once('close', () => clearTimeout(timer));
-        }
+        const expiresAt = principal.expiresAt;
+        let timer: NodeJS.Timeout;
+        // setTimeout fires at once past 2^31 - 1 ms (24.8 days, below the 30-day token maximum): wait in steps.
+        const arm = () => {
+          const left = expiresAt - Date.now();
+          if (left <= 0) return closeSocket(socket, CLOSE_TOKEN_EXPIRED, 'token expired');
+          timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+          timer.unref();
+        };
+        arm();
+        socket.once('close', () => clearTimeout(timer));
         return true;
       },
       // Parses with the token limit and validates with our limits (src/graphql/limits.ts); the
       // returned args have no contextValue, so graphql-ws still builds it with `context` below.
       // One execution per event and distinct operation, shared by every subscriber of it.
       subscribe: sharedSubscribe,
-      onSubscribe(_ctx, _id, payload) {
+      onSubscribe(ctx, _id, payload) {
+        // graphql-ws has registered this operation's id already: beyond the limit means this one is.
+        if (Object.keys(ctx.subscriptions).length > limits.subscriptionsPerConnection)
+          return [tooManySubscriptions(limits)];
         let document: ReturnType<typeof parseDocument>;
         try {
           document = parseDocument(payload.query);
@@ -133,7 +154,8 @@ export function createWsServer(opts: WsOptions) {
         });
       },
     },
-    wss,
+    opts.log,
+    (socket, request) => ({ socket, request }),
   );
 
   return {

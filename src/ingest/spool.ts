@@ -31,12 +31,18 @@ export class Spool {
     const tmp = path.join(this.dir, `.${name}.tmp`);
     const file = await open(tmp, 'wx', 0o600);
     try {
-      await file.writeFile(JSON.stringify(record));
-      await file.sync();
-    } finally {
-      await file.close();
+      try {
+        await file.writeFile(JSON.stringify(record));
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, path.join(this.dir, name));
+    } catch (err) {
+      // A record that cannot be serialized, a full disk: no empty or partial .tmp is left behind.
+      await unlink(tmp).catch(() => undefined);
+      throw err;
     }
-    await rename(tmp, path.join(this.dir, name));
     await this.syncDir();
   }
 

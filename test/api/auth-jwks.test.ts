@@ -41,6 +41,17 @@ function signHs256(secret: string, claims: JWTPayload, kid?: string): Promise<st
     .sign(new TextEncoder().encode(secret));
 }
 
+/** A token with exactly these claims (no iat or exp added), signed with `key` or the HS256 `secret`. */
+function signExactly(claims: JWTPayload, key: TestKey | string): Promise<string> {
+  const jwt = new SignJWT(claims);
+  return typeof key === 'string'
+    ? jwt.setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(new TextEncoder().encode(key))
+    : jwt.setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+}
+
+const DAY_S = 24 * 3600;
+const nowS = () => Math.floor(Date.now() / 1000);
+
 /** An unsecured JWT (`alg: none`, empty signature), which no verifier may accept. */
 function unsecured(claims: JWTPayload): string {
   const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -176,6 +187,10 @@ describe('API tokens from a JWKS URL (fake JWKS on loopback), with AUTH_ISSUER a
     }
   });
 
+  it('refuses a JWKS-signed token without exp', async () => {
+    await assertRefused(s, await signExactly(good({ iat: nowS() }), rsa), /"exp" is missing/);
+  });
+
   it('closes a WebSocket with 4403 for a token by an unpublished key, an HS256 token or a wrong iss', async () => {
     const scope = { scope: 'events:subscribe' };
     const tokens = [
@@ -268,5 +283,59 @@ describe('HS256 API tokens with AUTH_ISSUER and AUTH_AUDIENCE', () => {
     assert.equal(res.status, 200);
     assert.equal(res.body.errors?.[0]?.extensions?.code, 'FORBIDDEN');
     assert.match(res.body.errors?.[0]?.message ?? '', /identities:read/);
+  });
+});
+
+describe('API token lifetime: exp is required, at most 30 days after iat (or after now without iat)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s?.close());
+
+  const claims = { sub: 'partner-app', scope: 'identities:read events:subscribe' };
+  const sign = (c: JWTPayload) => signExactly({ ...claims, ...c }, TEST_AUTH_SECRET);
+
+  it('refuses a token without exp as UNAUTHENTICATED, saying exp is missing', async () => {
+    await assertRefused(s, await sign({ iat: nowS() }), /token claim "exp" is missing/);
+    await assertRefused(s, await sign({}), /token claim "exp" is missing/);
+  });
+
+  it('refuses a token whose exp is a year away, with or without iat', async () => {
+    const yearOut = nowS() + 365 * DAY_S;
+    await assertRefused(
+      s,
+      await sign({ iat: nowS(), exp: yearOut }),
+      /token lifetime exceeds the 30-day maximum/,
+    );
+    await assertRefused(s, await sign({ exp: yearOut }), /token lifetime exceeds the 30-day maximum/);
+  });
+
+  it('refuses a long-lived token near its end, and one whose iat is put in the future to look short', async () => {
+    const old = nowS() - 365 * DAY_S;
+    await assertRefused(s, await sign({ iat: old, exp: nowS() + 3600 }), /30-day maximum/);
+    const later = nowS() + 300 * DAY_S;
+    await assertRefused(s, await sign({ iat: later, exp: later + DAY_S }), /30-day maximum/);
+  });
+
+  it('accepts exactly 30 days after iat (what signToken and the dev token use), and 29 days without iat', async () => {
+    await assertAccepted(s, await s.token(['identities:read']));
+    await assertAccepted(s, await sign({ iat: nowS(), exp: nowS() + 30 * DAY_S }));
+    await assertAccepted(s, await sign({ exp: nowS() + 29 * DAY_S }));
+  });
+
+  it('closes a WebSocket with 4403 for a token without exp or with exp a year away', async () => {
+    for (const token of [
+      await sign({ iat: nowS() }),
+      await sign({ iat: nowS(), exp: nowS() + 365 * DAY_S }),
+    ]) {
+      const sub = await subscribe(s.url, token);
+      try {
+        assert.equal(await closeCode(sub), 4403);
+        assert.deepEqual(sub.events, []);
+      } finally {
+        await sub.dispose();
+      }
+    }
   });
 });

@@ -52,7 +52,7 @@ describe('GraphQL statement count', () => {
   /** Executes an operation in-process, as the HTTP handler would, and returns the statements it issued. */
   async function statementsOf(query: string): Promise<string[]> {
     const contextValue = makeContext({
-      principal: { subject: 'test', scopes: new Set(SCOPES), expiresAt: null },
+      principal: { subject: 'test', scopes: new Set(SCOPES), expiresAt: Date.now() + 3_600_000 },
       requestId: 'statement-count',
       services: {
         db: ds,

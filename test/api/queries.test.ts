@@ -528,6 +528,58 @@ describe('GraphQL queries', () => {
     ];
     const ALL = SCOPES;
 
+    it("gives an events:read reader each event's identity, as the contract's rule says, phoneNumber masked, not identity(id)", async () => {
+      // Contract, Auth: nested fields follow their root, except phoneNumber (pii:read) and Identity.events.
+      const identityId = await seedIdentity(s.app.db, {
+        phoneNumber: '+12025550188',
+        clientCustomerId: 'cust-rule',
+        providerIdentityId: 'prove-rule',
+        riskLevel: 'MEDIUM',
+      });
+      await seedEvents(s.app.db, [{ identityId, type: 'PORT' }]);
+      const token = await s.token(['events:read']);
+      const query = `{ events { edges { node { identity {
+          id status riskLevel phoneNumber clientCustomerId providerIdentityId provider
+          events { edges { cursor } }
+        } } } } }`;
+      // Twice: the second run is compiled by graphql-jit (src/graphql/executor.ts) and must mask alike.
+      for (const run of ['first', 'compiled']) {
+        const res = await s.gql<{ events: Page<{ identity: Record<string, unknown> }> }>(
+          query,
+          {},
+          { token },
+        );
+        assert.equal(res.body.errors, undefined, `${run}: ${JSON.stringify(res.body.errors)}`);
+        const { events, ...identity } = res.body.data!.events.edges[0]!.node.identity;
+        assert.deepEqual(
+          identity,
+          {
+            id: identityId,
+            status: 'ACTIVE',
+            riskLevel: 'MEDIUM',
+            phoneNumber: '********0188',
+            clientCustomerId: 'cust-rule',
+            providerIdentityId: 'prove-rule',
+            provider: 'PROVE',
+          },
+          run,
+        );
+        assert.equal((events as Page<unknown>).edges.length, 1, 'Identity.events: the token has events:read');
+      }
+      const root = await s.gql(`{ identity(id: "${identityId}") { id } }`, {}, { token });
+      assert.equal(
+        root.body.errors?.[0]?.extensions?.code,
+        'FORBIDDEN',
+        'the root field still needs identities:read',
+      );
+      const withPii = await s.gql<{ events: Page<{ identity: { phoneNumber: string } }> }>(
+        '{ events { edges { node { identity { phoneNumber } } } } }',
+        {},
+        { token: await s.token(['events:read', 'pii:read']) },
+      );
+      assert.equal(withPii.body.data?.events.edges[0]?.node.identity.phoneNumber, '+12025550188');
+    });
+
     for (const [field, query, scope] of cases) {
       it(`answers ${field} UNAUTHENTICATED without a token, FORBIDDEN without ${scope}, data with it`, async () => {
         const anonymous = await s.gql(query, {}, { token: null });

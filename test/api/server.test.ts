@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -93,6 +94,42 @@ describe('server', () => {
     const res2 = await s.gql('{ __typename }', {}, { token: expired });
     assert.equal(res2.status, 401);
     assert.match(res2.body.errors?.[0]?.message ?? '', /expired/);
+  });
+
+  it('answers a persisted-query hash that does not match its query as the client error it is (400 BAD_REQUEST), logging no error', async () => {
+    const post = async (extensions: Record<string, unknown>) => {
+      const res = await fetch(`${s.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await s.token()}` },
+        body: JSON.stringify({ query: '{ __typename }', extensions }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const before = s.logs.length;
+    const sha256Hash = createHash('sha256').update('{ __typename }').digest('hex');
+    assert.deepEqual(await post({ persistedQuery: { version: 1, sha256Hash: '0'.repeat(64) } }), {
+      status: 400,
+      body: {
+        errors: [{ message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } }],
+      },
+    });
+    assert.deepEqual(await post({ persistedQuery: { version: 2, sha256Hash } }), {
+      status: 400,
+      body: {
+        errors: [{ message: 'Unsupported persisted query version', extensions: { code: 'BAD_REQUEST' } }],
+      },
+    });
+    // The right hash registers the query as ever.
+    assert.deepEqual(await post({ persistedQuery: { version: 1, sha256Hash } }), {
+      status: 200,
+      body: { data: { __typename: 'Query' } },
+    });
+    const logged = s.logs.slice(before).map((l) => JSON.parse(l) as { level: number; msg: string });
+    assert.deepEqual(
+      logged.filter((l) => l.level >= 40),
+      [],
+      'a client error is not logged as a warning or an unexpected error',
+    );
   });
 
   it('refuses a malformed identity id as BAD_USER_INPUT', async () => {

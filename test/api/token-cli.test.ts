@@ -115,15 +115,15 @@ describe('npm run token: the compiled CLI, its token used on a real server', { c
       [['--scopes', ' '], `token: --scopes is required: one or more of ${valid}, or all\n`],
       [
         ['--scopes', 'all', '--expires', 'soon'],
-        'token: --expires must be a lifetime from 1s to 1y such as 90m, 1h or 30d, got "soon"\n',
+        'token: --expires must be a lifetime from 1s to 30d such as 90m, 1h or 7d, got "soon"\n',
       ],
       [
         ['--scopes', 'all', '--expires', '0m'],
-        'token: --expires must be a lifetime from 1s to 1y such as 90m, 1h or 30d, got "0m"\n',
+        'token: --expires must be a lifetime from 1s to 30d such as 90m, 1h or 7d, got "0m"\n',
       ],
       [
-        ['--scopes', 'all', '--expires', '2y'],
-        'token: --expires must be a lifetime from 1s to 1y such as 90m, 1h or 30d, got "2y"\n',
+        ['--scopes', 'all', '--expires', '31d'],
+        'token: --expires must be a lifetime from 1s to 30d such as 90m, 1h or 7d, got "31d"\n',
       ],
       [['--scopes', 'all', '--expires'], 'token: --expires needs a value\n'],
       [['--scopes', 'all', '--sub', ''], 'token: --sub must be 1 to 200 printable characters\n'],

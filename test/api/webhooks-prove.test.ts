@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PROVE_IDENTITY_MANAGER_SAMPLE } from '../fixtures/provider-samples.js';
 import { signProve } from '../fixtures/signers.js';
@@ -238,10 +239,10 @@ describe('POST /webhooks/prove', () => {
     assert.deepEqual(await readdir(s.spoolDir), ['failed'], 'nothing spooled');
   });
 
-  it('rejects a notification nested 10,000 levels deep alone, storing the good one beside it', async () => {
-    // Kept raw, it could not be serialised for the commit nor for the spool: the delivery was lost (503).
+  it('rejects a deeply nested notification alone, within the body limit, keeping it raw', async () => {
+    // A body may nest 64 levels (deeper is refused whole, 400); a notification 60 deep fails alone.
     const good = proveNotification();
-    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const deep = `${'['.repeat(60)}${']'.repeat(60)}`;
     const res = await postProve(s.url, `{"notifications": [${JSON.stringify(good)}, ${deep}]}`, {
       correlationId: 'deep-1',
     });
@@ -250,8 +251,7 @@ describe('POST /webhooks/prove', () => {
       "SELECT event_count, rejected_items FROM webhook_deliveries WHERE correlation_id = 'deep-1'",
     );
     assert.equal(delivery.event_count, 1);
-    assert.deepEqual(delivery.rejected_items[0].raw, null);
-    assert.match(delivery.rejected_items[0].reason, /not kept: nested deeper than 32 levels/);
+    assert.equal(JSON.stringify(delivery.rejected_items[0].raw), JSON.stringify(JSON.parse(deep)));
   });
 
   it('stores every text at its longest in 3-byte characters, and numbers at the ends of a double kept raw', async () => {
@@ -387,6 +387,25 @@ describe('POST /webhooks/prove', () => {
       assert.equal(res.status, 400);
       assert.equal(res.body.error, 'invalid_payload');
       assert.match(String(res.body.message), /101/);
+    });
+
+    it('a notification nested 100,000 deep with 400 invalid_payload, storing and spooling nothing', async () => {
+      const stored = () =>
+        count(
+          `SELECT ((SELECT count(*) FROM identity_events) + (SELECT count(*) FROM identities)
+             + (SELECT count(*) FROM webhook_deliveries WHERE outcome <> 'invalid_payload'))::text AS n`,
+        );
+      const before = await stored();
+      const raw = `{"notifications":[${'['.repeat(100_000)}${']'.repeat(100_000)}]}`;
+      assert.ok(raw.length < 1024 * 1024, 'under the body limit, so it reaches the parser');
+      const res = await postProve(s.url, raw);
+      assert.deepEqual(
+        [res.status, res.body],
+        [400, { error: 'invalid_payload', message: 'body is nested deeper than 64 levels' }],
+      );
+      assert.equal(await stored(), before, 'no event, identity or delivery stored');
+      assert.deepEqual(await readdir(s.spoolDir), ['failed'], 'nothing spooled, no .tmp left behind');
+      assert.deepEqual(await readdir(path.join(s.spoolDir, 'failed')), []);
     });
 
     it('a body that is not JSON after a valid signature with 400 invalid_payload', async () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { signToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
+import type { WsLimits } from '../../src/graphql/ws-limits.js';
 import { createLogger } from '../../src/http/logger.js';
 import { type App, startServer } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
@@ -45,6 +46,8 @@ export async function startTestServer(
     now?: () => Date;
     /** How long a webhook's commit may take before it is spooled (src/server.ts StartOptions). */
     commitDeadlineMs?: number;
+    /** WebSocket limits other than WS_LIMITS (src/graphql/ws-limits.ts). */
+    wsLimits?: Partial<WsLimits>;
   } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
@@ -73,6 +76,7 @@ export async function startTestServer(
     ...(opts.subscriptionBuffer ? { subscriptionBuffer: opts.subscriptionBuffer } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.commitDeadlineMs ? { commitDeadlineMs: opts.commitDeadlineMs } : {}),
+    ...(opts.wsLimits ? { wsLimits: opts.wsLimits } : {}),
   });
   const secret = new TextEncoder().encode(opts.env?.AUTH_JWT_SECRET ?? TEST_AUTH_SECRET);
   const server: TestServer = {

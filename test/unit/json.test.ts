@@ -30,3 +30,27 @@ describe('text PostgreSQL can store', () => {
     assert.deepEqual(parse('{"path":"C:\\\\u0000"}'), { path: 'C:\\u0000' });
   });
 });
+
+describe('JSON nesting depth', () => {
+  const nested = (depth: number, open = '[', close = ']') => `${open.repeat(depth)}${close.repeat(depth)}`;
+
+  it('parses a body nested 64 levels deep, arrays and objects alike', () => {
+    assert.ok(parseJsonBody(Buffer.from(nested(64))).ok);
+    assert.ok(parseJsonBody(Buffer.from(`${'{"a":'.repeat(63)}{}${'}'.repeat(63)}`)).ok);
+  });
+
+  it('refuses a body nested deeper than 64 levels, saying so', () => {
+    for (const text of [nested(65), nested(100_000), `{"n":[${'{"a":'.repeat(70)}1${'}'.repeat(70)}]}`]) {
+      assert.deepEqual(parseJsonBody(Buffer.from(text)), {
+        ok: false,
+        message: 'body is nested deeper than 64 levels',
+      });
+    }
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    assert.deepEqual(parse(`{"s":"${'['.repeat(100)}\\"${'{'.repeat(100)}"}`), {
+      s: `${'['.repeat(100)}"${'{'.repeat(100)}`,
+    });
+  });
+});

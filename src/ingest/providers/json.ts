@@ -72,10 +72,34 @@ function storableJson(value: unknown): unknown {
   return value;
 }
 
+/** No provider nests deeper than a few levels; storing and spooling walk a body recursively. */
+export const MAX_JSON_DEPTH = 64;
+
 /**
- * Parses a body as UTF-8 JSON without throwing, its strings made storable (storableText). The messages
- * are fixed strings on purpose: V8's SyntaxError messages quote pieces of the input, and a 400 answer
- * should not echo the body.
+ * Whether valid JSON text nests arrays and objects deeper than `max`. A scan of the text, not a walk
+ * of the parsed value: JSON.parse takes any depth, while recursion over 100,000 levels overflows the stack.
+ */
+function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      // A backslash escapes the next character; a quote ends the string.
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Parses a body as UTF-8 JSON without throwing, its strings made storable (storableText), nested at
+ * most MAX_JSON_DEPTH levels. The messages are fixed strings on purpose: V8's SyntaxError messages
+ * quote pieces of the input, and a 400 answer should not echo the body.
  */
 export function parseJsonBody(bytes: Uint8Array): JsonBody {
   let text: string;
@@ -90,12 +114,9 @@ export function parseJsonBody(bytes: Uint8Array): JsonBody {
   } catch {
     return { ok: false, message: 'body is not valid JSON' };
   }
-  try {
-    return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableJson(value) : value };
-  } catch {
-    // storableJson recurses: only a value nested thousands of levels deep overflows the stack.
-    return { ok: false, message: 'body nests too deeply' };
-  }
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH))
+    return { ok: false, message: `body is nested deeper than ${MAX_JSON_DEPTH} levels` };
+  return { ok: true, value: UNSTORABLE_ESCAPE.test(text) ? storableJson(value) : value };
 }
 
 /** 0001-01-01T00:00:00Z: PostgreSQL refuses year 0 (22008), and ISO 8601 writes years in four digits. */
@@ -111,22 +132,6 @@ const LATEST_STORABLE_MS = 253_402_300_799_999;
 export function isStorableInstant(date: Date): boolean {
   const ms = date.getTime();
   return ms >= EARLIEST_STORABLE_MS && ms <= LATEST_STORABLE_MS;
-}
-
-/**
- * True when arrays and objects in a parsed JSON value nest deeper than `limit`. Iterative: a body of
- * 1 MiB can nest hundreds of thousands of levels, deeper than JSON.stringify (or PostgreSQL's jsonb,
- * 54001) can follow.
- */
-export function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const pending: [unknown, number][] = [[value, 0]];
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const [item, depth] = next;
-    if (typeof item !== 'object' || item === null) continue;
-    if (depth >= limit) return true;
-    for (const child of Object.values(item)) pending.push([child, depth + 1]);
-  }
-  return false;
 }
 
 export type Field<T> = { ok: true; value: T } | { ok: false; reason: string };

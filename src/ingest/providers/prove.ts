@@ -15,7 +15,6 @@ import {
   isRecord,
   isStorableInstant,
   type JsonRecord,
-  nestsDeeperThan,
   parseJsonBody,
   quoteValue,
   readOptionalString,
@@ -42,8 +41,6 @@ export const PROVE_MAX_NOTIFICATIONS = 100;
 const MAX_ID_LENGTH = 200;
 const MAX_TEXT_LENGTH = 1000;
 const MAX_CORRELATION_ID_LENGTH = 200;
-/** A notification is one flat object; a rejected one nested deeper than this is not kept raw. */
-const MAX_RAW_DEPTH = 32;
 
 /** Every event type the docs list; LINETYPE_CHANGE is the spelling of the Identity Manager guide's sample. */
 const EVENT_TYPE_BY_RAW: ReadonlyMap<string, EventType> = new Map<string, EventType>([
@@ -246,18 +243,9 @@ function parseProveDelivery(delivery: VerifiedDelivery): ParseResult {
   notifications.forEach((raw: unknown, index) => {
     const result = toEvent(raw);
     if (result.ok) events.push(result.value);
-    else rejected.push(rejectedItem(index, result.reason, raw));
+    else rejected.push({ index, reason: result.reason, raw });
   });
   return { ok: true, events, rejected };
-}
-
-/**
- * A rejected notification, kept raw for an operator unless it nests too deeply to be stored at all
- * (PostgreSQL and JSON.stringify give up long before a 1 MiB body does): the reason then says so.
- */
-function rejectedItem(index: number, reason: string, raw: unknown): RejectedItem {
-  if (!nestsDeeperThan(raw, MAX_RAW_DEPTH)) return { index, reason, raw };
-  return { index, reason: `${reason} (not kept: nested deeper than ${MAX_RAW_DEPTH} levels)`, raw: null };
 }
 
 /** One notification; any problem rejects this item only, with a reason an operator can act on. */
