@@ -3,6 +3,8 @@
  * delivery is stored exactly once, no stored event is one only a forged delivery (or nobody) sent, and
  * each identity's status and risk level equal the policy's fold over its stored events.
  */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import type pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { foldedState, storedState } from '../helpers/policy.js';
@@ -78,4 +80,11 @@ export async function checkLedger(
     forgeries,
     stateMismatches,
   };
+}
+
+/** Spooled records still waiting to be loaded (failed/ counts too: a set-aside delivery is not stored). */
+export async function spoolBacklog(dir: string): Promise<string[]> {
+  const names = (await readdir(dir).catch(() => [])).filter((n) => n.endsWith('.json'));
+  const failed = (await readdir(path.join(dir, 'failed')).catch(() => [])).map((n) => `failed/${n}`);
+  return [...names, ...failed];
 }

@@ -4,7 +4,7 @@
  * fold over the stored events. 10 kills with RELIABILITY_FULL=1, 2 in plain npm test.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,19 +15,12 @@ import { pollUntil } from '../helpers/poll.js';
 import { freePort, type RunningMain, runMain } from '../helpers/process.js';
 import { rng } from '../helpers/random.js';
 import { WEBHOOK_ENV } from '../helpers/webhooks.js';
-import { checkLedger } from './check.js';
+import { checkLedger, spoolBacklog } from './check.js';
 import { startLoad, tally } from './ledger.js';
 
 const FULL = process.env.RELIABILITY_FULL === '1';
 const KILLS = FULL ? 10 : 2;
 const SEED = Number(process.env.RELIABILITY_SEED ?? Date.now() % 2 ** 31);
-
-/** Spooled records still waiting to be loaded (failed/ counts too: a set-aside delivery is not stored). */
-export async function spoolBacklog(dir: string): Promise<string[]> {
-  const names = (await readdir(dir).catch(() => [])).filter((n) => n.endsWith('.json'));
-  const failed = (await readdir(path.join(dir, 'failed')).catch(() => [])).map((n) => `failed/${n}`);
-  return [...names, ...failed];
-}
 
 describe(`the server killed with SIGKILL ${KILLS} times under load (seed ${SEED})`, () => {
   let cwd = '';
