@@ -199,7 +199,7 @@ export function startLoad(opts: LoadOptions): Load {
       } catch (err) {
         job.entry.error = String((err as { cause?: unknown }).cause ?? err);
         // The server is down (killed, restarting): do not spin while it comes back.
-        await sleep(50);
+        await sleep(200);
       }
     }
   };

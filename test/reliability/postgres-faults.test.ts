@@ -15,7 +15,7 @@ import { signToken } from '../../src/auth/tokens.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 import { isAlive } from '../../src/db/postmaster.js';
 import { pollUntil } from '../helpers/poll.js';
-import { freePort, type RunningMain, runMain } from '../helpers/process.js';
+import { freePort, processesUsing, type RunningMain, runMain } from '../helpers/process.js';
 import { WEBHOOK_ENV } from '../helpers/webhooks.js';
 import { checkLedger, spoolBacklog } from './check.js';
 import { type Follower, follow } from './follow.js';
@@ -104,7 +104,9 @@ describe(`PostgreSQL stopped and killed under load for ${OUTAGE_MS / 1000} s (se
     // Stopped by the pid its own lock file records, whatever state a failure left it in.
     const pid = await postmasterPid().catch(() => 0);
     if (pid > 0 && isAlive(pid)) await cluster?.stop();
+    const left = dir ? await processesUsing(dir) : [];
     if (dir) await rm(dir, { recursive: true, force: true });
+    assert.deepEqual(left, [], 'no server or PostgreSQL process left behind');
   });
 
   /** Load, the fault, OUTAGE_MS of outage, PostgreSQL started again (same dir, port), load a while more. */
