@@ -3,7 +3,7 @@ import { effectOf, foldEvents } from '../../src/domain/identity-policy.js';
 import type { EventType } from '../../src/domain/types.js';
 
 /** An identity's stored status and risk level, or null when no row exists. */
-export async function storedState(ds: DataSource, identity: string) {
+export async function storedState(ds: Pick<DataSource, 'query'>, identity: string) {
   const [row] = await ds.query('SELECT status, risk_level FROM identities WHERE provider_identity_id = $1', [
     identity,
   ]);
@@ -14,7 +14,7 @@ export async function storedState(ds: DataSource, identity: string) {
  * What the policy says the identity's state is: the fold over its stored events, taken in arrival
  * order (their ids), the way the contract defines it. The SQL under test must agree.
  */
-export async function foldedState(ds: DataSource, identity: string) {
+export async function foldedState(ds: Pick<DataSource, 'query'>, identity: string) {
   const rows: { type: EventType; verification_status: string | null; occurred_at: Date }[] = await ds.query(
     `SELECT e.type, e.verification_status, e.occurred_at FROM identity_events e
      JOIN identities i ON i.id = e.identity_id WHERE i.provider_identity_id = $1 ORDER BY e.id`,
