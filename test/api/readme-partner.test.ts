@@ -50,7 +50,7 @@ describe("README's partner snippet", () => {
       await pollUntil(
         () => feedSubscriptions(s.url),
         (n) => n === 0,
-        10_000,
+        30_000,
       ),
       0,
     );
@@ -62,7 +62,7 @@ describe("README's partner snippet", () => {
     const subscribed = await pollUntil(
       () => feedSubscriptions(s.url),
       (n) => n > 0,
-      15_000,
+      30_000,
     );
     assert.ok(subscribed > 0, `the snippet never subscribed: ${run.stderr.join('')}`);
     return run;
@@ -84,7 +84,7 @@ describe("README's partner snippet", () => {
     const printed = await pollUntil(
       async () => first.stdout.filter((l) => l.includes(' PORT ')),
       (lines) => lines.length >= 2,
-      10_000,
+      30_000,
     );
     assert.equal(
       printed.length,
@@ -101,7 +101,7 @@ describe("README's partner snippet", () => {
     const resumed = await pollUntil(
       async () => second.stdout.filter((l) => l.includes(' PORT ')),
       (lines) => lines.length >= 2,
-      10_000,
+      30_000,
     );
     second.child.kill('SIGTERM');
     await second.exited;
