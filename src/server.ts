@@ -23,6 +23,7 @@ import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
 import { createLogger } from './http/logger.js';
 import { createMetrics, type PoolStats } from './http/metrics.js';
+import { FASTIFY_TIMEOUTS, MAX_CONNECTIONS } from './http/timeouts.js';
 import { createCommitQueue, INGEST_BATCHING } from './ingest/commit-queue.js';
 import { createIngestService } from './ingest/ingest.service.js';
 import { findRefusals } from './ingest/item-by-item.js';
@@ -98,7 +99,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // which requests are still served (fastify's own 503 would refuse webhooks and not in the contract's words).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Slow and idle clients are cut by the limits of src/http/timeouts.ts (stated in the README).
+    ...FASTIFY_TIMEOUTS,
   });
+  app.server.maxConnections = MAX_CONNECTIONS;
+  app.server.on('drop', () => metrics.httpConnectionsDropped.inc());
 
   // Draining: a webhook that reaches us on a connection still open is verified and committed as ever
   // (PostgreSQL is closed only once in-flight requests are done): Prove never retries, so refusing it
