@@ -23,7 +23,7 @@ import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
 import { createLogger } from './http/logger.js';
 import { createMetrics, type PoolStats } from './http/metrics.js';
-import { FASTIFY_TIMEOUTS, MAX_CONNECTIONS } from './http/timeouts.js';
+import { FASTIFY_TIMEOUTS, LISTEN_BACKLOG, MAX_CONNECTIONS } from './http/timeouts.js';
 import { createCommitQueue, INGEST_BATCHING } from './ingest/commit-queue.js';
 import { createIngestService } from './ingest/ingest.service.js';
 import { findRefusals } from './ingest/item-by-item.js';
@@ -62,6 +62,8 @@ export interface StartOptions {
   now?: () => Date;
   /** How long a webhook's commit may take before the delivery is spooled instead (tests shorten it). */
   commitDeadlineMs?: number;
+  /** Concurrent sockets before new ones are dropped (MAX_CONNECTIONS by default; tests lower it). */
+  maxConnections?: number;
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -102,7 +104,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Slow and idle clients are cut by the limits of src/http/timeouts.ts (stated in the README).
     ...FASTIFY_TIMEOUTS,
   });
-  app.server.maxConnections = MAX_CONNECTIONS;
+  app.server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
   app.server.on('drop', () => metrics.httpConnectionsDropped.inc());
 
   // Draining: a webhook that reaches us on a connection still open is verified and committed as ever
@@ -235,7 +237,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const listenLevel = fastifyLog.level;
   if (fastifyLog.levelVal < fastifyLog.levels.values.warn!) fastifyLog.level = 'warn';
   try {
-    await app.listen({ port: config.port, host: config.host });
+    await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
   } catch (err) {
     // The port is taken, or the host cannot be bound: undo everything started so far.
     clearInterval(purge);

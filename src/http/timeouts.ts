@@ -32,6 +32,13 @@ export const SOCKET_IDLE_TIMEOUT_MS = 30_000;
  */
 export const MAX_CONNECTIONS = 10_000;
 
+/**
+ * Connections the kernel queues for accept (Node's default 511; Linux caps it at net.core.somaxconn).
+ * Past it a connect waits a 1 s SYN retry: with 511, a burst of a few thousand (partners reconnecting
+ * after a deploy, or a flood) cost healthy clients seconds.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** Fastify's own options for the limits above (it sets them on the server it creates). */
 export const FASTIFY_TIMEOUTS = {
   connectionTimeout: SOCKET_IDLE_TIMEOUT_MS,

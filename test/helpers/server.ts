@@ -45,6 +45,8 @@ export async function startTestServer(
     now?: () => Date;
     /** How long a webhook's commit may take before it is spooled (src/server.ts StartOptions). */
     commitDeadlineMs?: number;
+    /** Concurrent sockets before new ones are dropped (src/server.ts StartOptions). */
+    maxConnections?: number;
   } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
@@ -73,6 +75,7 @@ export async function startTestServer(
     ...(opts.subscriptionBuffer ? { subscriptionBuffer: opts.subscriptionBuffer } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.commitDeadlineMs ? { commitDeadlineMs: opts.commitDeadlineMs } : {}),
+    ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
   });
   const secret = new TextEncoder().encode(opts.env?.AUTH_JWT_SECRET ?? TEST_AUTH_SECRET);
   const server: TestServer = {
