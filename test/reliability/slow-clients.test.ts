@@ -9,6 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import {
   HEADERS_TIMEOUT_MS,
+  KEEP_ALIVE_TIMEOUT_MS,
   REQUEST_TIMEOUT_MS,
   SOCKET_IDLE_TIMEOUT_MS,
   TIMEOUT_CHECK_INTERVAL_MS,
@@ -41,10 +42,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Latencies (ms, sorted) of `n` sequential healthy requests on one keep-alive connection. */
-async function healthyLatencies(url: string, n: number): Promise<number[]> {
+/** Latencies (ms, sorted) of up to `n` sequential healthy requests on one keep-alive connection, sent before `until`. */
+async function healthyLatencies(url: string, n: number, until = Number.POSITIVE_INFINITY): Promise<number[]> {
   const out: number[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n && Date.now() < until; i++) {
     const t0 = performance.now();
     const res = await fetch(`${url}/healthz`);
     await res.arrayBuffer();
@@ -52,6 +53,13 @@ async function healthyLatencies(url: string, n: number): Promise<number[]> {
     assert.equal(res.status, 200, `healthy request ${i} answered ${res.status}`);
   }
   return out.sort((a, b) => a - b);
+}
+
+/** How many sockets the server holds open. */
+function connectionsOf(s: TestServer): Promise<number> {
+  return new Promise((resolve, reject) =>
+    s.app.fastify.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -62,10 +70,6 @@ async function filesUnder(dir: string): Promise<string[]> {
 describe('slow and hostile HTTP clients', { concurrency: true }, () => {
   let s: TestServer;
   const sockets = new Set<RawSocket>();
-  const connections = () =>
-    new Promise<number>((resolve, reject) =>
-      s.app.fastify.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
-    );
   const openRaw = async () => {
     const raw = await connectRaw(s.app.port);
     sockets.add(raw);
@@ -135,6 +139,26 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
     assert.deepEqual(await filesUnder(s.spoolDir), []);
   });
 
+  it(`closes an idle keep-alive connection ${KEEP_ALIVE_TIMEOUT_MS / 1000} s after its last answer, as its Keep-Alive header says`, async () => {
+    const raw = await openRaw();
+    raw.socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const answer = await pollUntil(
+      async () => raw.received(),
+      (d) => d.endsWith('}'),
+      5000,
+    );
+    const answeredAt = Date.now();
+    assert.match(answer, /^HTTP\/1\.1 200 /, answer);
+    assert.match(answer, new RegExp(`\r\nkeep-alive: timeout=${KEEP_ALIVE_TIMEOUT_MS / 1000}\r\n`, 'i'));
+    const idle = (await raw.closed).at - answeredAt;
+    assert.ok(
+      idle >= KEEP_ALIVE_TIMEOUT_MS - 100,
+      `closed after ${idle} ms idle, before the stated ${KEEP_ALIVE_TIMEOUT_MS} ms`,
+    );
+    // Node closes one second after the time it advertises, so a client reusing the socket on time never races it.
+    assert.ok(idle <= KEEP_ALIVE_TIMEOUT_MS + 1000 + MARGIN_MS, `still open after ${idle} ms idle`);
+  });
+
   it('keeps healthy clients fast while idle sockets by the hundred are held open, then closes every idle one', async (t) => {
     const { count, note } = idleSocketCount();
     if (note) t.diagnostic(note);
@@ -142,17 +166,31 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
     await healthyLatencies(s.url, 50); // warm up: JIT, the keep-alive connection
     const baseline = await healthyLatencies(s.url, requests);
 
+    // In bursts the listen backlog (LISTEN_BACKLOG) queues whole, so no connect waits for a SYN retry.
     const idle: RawSocket[] = [];
-    // In batches, so the listen backlog never overflows into SYN retries.
-    for (let i = 0; i < count; i += 250) {
-      const batch = await Promise.all(Array.from({ length: Math.min(250, count - i) }, () => openRaw()));
-      idle.push(...batch);
+    for (let i = 0; i < count; i += 1000) {
+      idle.push(...(await Promise.all(Array.from({ length: Math.min(1000, count - i) }, () => openRaw()))));
     }
+    const firstOpened = Math.min(...idle.map((r) => r.openedAt));
+    const lastOpened = Math.max(...idle.map((r) => r.openedAt));
     // A client's connect completes before the server has accepted: wait until it holds them all.
-    const held = await pollUntil(connections, (n) => n >= count, 10_000);
+    const held = await pollUntil(
+      () => connectionsOf(s),
+      (n) => n >= count,
+      10_000,
+    );
+    const heldAt = Date.now();
     assert.ok(held >= count, `the server holds ${held} connections of the ${count} opened`);
-    const loaded = await healthyLatencies(s.url, requests);
+    // Measured while every idle socket is still held: the headers limit cuts the first ones HEADERS_TIMEOUT_MS after they opened.
+    const until = firstOpened + HEADERS_TIMEOUT_MS - MARGIN_MS;
+    const loaded = await healthyLatencies(s.url, requests, until);
     const stillOpen = idle.filter((r) => !r.socket.destroyed).length;
+    const openedIn = lastOpened - firstOpened;
+    const heldAfter = heldAt - firstOpened;
+    assert.ok(
+      loaded.length >= 100,
+      `only ${loaded.length} requests fit while the sockets were held (opened in ${openedIn} ms, all accepted after ${heldAfter} ms): no p99`,
+    );
 
     const [b50, b99, l50, l99] = [
       percentile(baseline, 50),
@@ -161,7 +199,7 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
       percentile(loaded, 99),
     ];
     t.diagnostic(
-      `${count} idle sockets; p50 ${b50.toFixed(2)} -> ${l50.toFixed(2)} ms, p99 ${b99.toFixed(2)} -> ${l99.toFixed(2)} ms`,
+      `${count} idle sockets opened in ${openedIn} ms; ${baseline.length} then ${loaded.length} requests; p50 ${b50.toFixed(2)} -> ${l50.toFixed(2)} ms, p99 ${b99.toFixed(2)} -> ${l99.toFixed(2)} ms`,
     );
     assert.equal(
       stillOpen,
@@ -173,7 +211,7 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
     assert.ok(l99 <= b99 * 1.2 + 20, `p99 ${b99.toFixed(2)} -> ${l99.toFixed(2)} ms`);
 
     // An idle socket never sends its headers: the headers limit cuts it, counted from when it opened.
-    const deadline = idle[idle.length - 1]!.openedAt + HEADERS_TIMEOUT_MS + MARGIN_MS;
+    const deadline = lastOpened + HEADERS_TIMEOUT_MS + MARGIN_MS;
     const closed = await Promise.race([
       Promise.all(idle.map((r) => r.closed)),
       new Promise<null>((r) => setTimeout(() => r(null), Math.max(0, deadline - Date.now())).unref()),
@@ -204,6 +242,45 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
       assert.match(event?.providerEventId ?? '', new RegExp(String(n.eventId)));
     } finally {
       await sub.dispose();
+    }
+  });
+});
+
+describe('the cap on concurrent sockets', () => {
+  it('closes a connection past the cap at once, counts it in /metrics, and serves again once a socket is free', async () => {
+    const cap = 20;
+    const s = await startTestServer({ maxConnections: cap });
+    const held: RawSocket[] = [];
+    try {
+      for (let i = 0; i < cap; i++) held.push(await connectRaw(s.app.port));
+      assert.equal(
+        await pollUntil(
+          () => connectionsOf(s),
+          (n) => n >= cap,
+          5000,
+        ),
+        cap,
+      );
+      const extra = await connectRaw(s.app.port);
+      held.push(extra);
+      const { at, data } = await extra.closed;
+      assert.equal(data, '', 'the connection past the cap was served');
+      assert.ok(
+        at - extra.openedAt < 1000,
+        `the connection past the cap stayed open ${at - extra.openedAt} ms`,
+      );
+      held[0]!.socket.destroy();
+      await pollUntil(
+        () => connectionsOf(s),
+        (n) => n < cap,
+        5000,
+      );
+      const metrics = await fetch(`${s.url}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(await metrics.text(), /^http_connections_dropped_total 1$/m);
+    } finally {
+      for (const raw of held) raw.socket.destroy();
+      await s.close();
     }
   });
 });
