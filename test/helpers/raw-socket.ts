@@ -29,6 +29,25 @@ export async function connectRaw(port: number): Promise<RawSocket> {
   return { socket, openedAt: Date.now(), received, closed };
 }
 
+/** The server's close of `raw`, or a failure naming how long it stayed open when that takes over `ms` after it opened. */
+export async function closedWithin(raw: RawSocket, ms: number): Promise<{ at: number; data: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(`the server still held the connection ${Date.now() - raw.openedAt} ms after it opened`),
+        ),
+      Math.max(0, raw.openedAt + ms - Date.now()),
+    );
+  });
+  try {
+    return await Promise.race([raw.closed, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Writes `data` one byte every `intervalMs` until it is all sent or the socket closes; returns bytes sent. */
 export async function trickle(raw: RawSocket, data: string, intervalMs: number): Promise<number> {
   let sent = 0;

@@ -16,7 +16,7 @@ import {
 } from '../../src/http/timeouts.js';
 import { proveHeaders, signProve } from '../fixtures/signers.js';
 import { pollUntil } from '../helpers/poll.js';
-import { connectRaw, openFileLimit, type RawSocket, trickle } from '../helpers/raw-socket.js';
+import { closedWithin, connectRaw, openFileLimit, type RawSocket, trickle } from '../helpers/raw-socket.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { subscribe } from '../helpers/subscriber.js';
 import { PROVE_SECRET, postProve, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';
@@ -90,7 +90,7 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
     raw.socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n');
     // One header byte a second: the socket is never idle, only slow.
     void trickle(raw, 'X-Slow: '.padEnd(60, 'a'), 1000);
-    const { at, data } = await raw.closed;
+    const { at, data } = await closedWithin(raw, HEADERS_TIMEOUT_MS + MARGIN_MS);
     const elapsed = at - raw.openedAt;
     assert.match(data, /^HTTP\/1\.1 408 /, data);
     assert.ok(
@@ -116,7 +116,7 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
     const raw = await openRaw();
     raw.socket.write(`POST /webhooks/prove HTTP/1.1\r\n${head}\r\n`);
     const sending = trickle(raw, body, 1000);
-    const { at, data } = await raw.closed;
+    const { at, data } = await closedWithin(raw, REQUEST_TIMEOUT_MS + MARGIN_MS);
     const elapsed = at - raw.openedAt;
     const sent = await sending;
     assert.ok(sent < body.length, 'the whole body went through: the test proves nothing');
@@ -137,6 +137,10 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
     );
     assert.deepEqual([deliveries.n, events.n], [0, 0]);
     assert.deepEqual(await filesUnder(s.spoolDir), []);
+    // The answer says what happened and nothing more; the aborted body is no error of the server's.
+    assert.ok(data.endsWith('{"error":"Request Timeout","message":"Client Timeout","statusCode":408}'), data);
+    const errors = s.logs.filter((l) => (JSON.parse(l) as { level: number }).level >= 50);
+    assert.deepEqual(errors, []);
   });
 
   it(`closes an idle keep-alive connection ${KEEP_ALIVE_TIMEOUT_MS / 1000} s after its last answer, as its Keep-Alive header says`, async () => {
@@ -150,7 +154,8 @@ describe('slow and hostile HTTP clients', { concurrency: true }, () => {
     const answeredAt = Date.now();
     assert.match(answer, /^HTTP\/1\.1 200 /, answer);
     assert.match(answer, new RegExp(`\r\nkeep-alive: timeout=${KEEP_ALIVE_TIMEOUT_MS / 1000}\r\n`, 'i'));
-    const idle = (await raw.closed).at - answeredAt;
+    const bound = answeredAt - raw.openedAt + KEEP_ALIVE_TIMEOUT_MS + 1000 + MARGIN_MS;
+    const idle = (await closedWithin(raw, bound)).at - answeredAt;
     assert.ok(
       idle >= KEEP_ALIVE_TIMEOUT_MS - 100,
       `closed after ${idle} ms idle, before the stated ${KEEP_ALIVE_TIMEOUT_MS} ms`,
@@ -263,7 +268,7 @@ describe('the cap on concurrent sockets', () => {
       );
       const extra = await connectRaw(s.app.port);
       held.push(extra);
-      const { at, data } = await extra.closed;
+      const { at, data } = await closedWithin(extra, 1000);
       assert.equal(data, '', 'the connection past the cap was served');
       assert.ok(
         at - extra.openedAt < 1000,
