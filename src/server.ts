@@ -24,6 +24,7 @@ import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
 import { createLogger } from './http/logger.js';
 import { createMetrics, type PoolStats } from './http/metrics.js';
+import { FASTIFY_TIMEOUTS, LISTEN_BACKLOG, MAX_CONNECTIONS } from './http/timeouts.js';
 import { createCommitQueue, INGEST_BATCHING } from './ingest/commit-queue.js';
 import { createIngestService } from './ingest/ingest.service.js';
 import { findRefusals } from './ingest/item-by-item.js';
@@ -64,6 +65,8 @@ export interface StartOptions {
   commitDeadlineMs?: number;
   /** WebSocket limits other than WS_LIMITS (tests lower them). */
   wsLimits?: Partial<WsLimits>;
+  /** Concurrent sockets before new ones are dropped (MAX_CONNECTIONS by default; tests lower it). */
+  maxConnections?: number;
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -101,7 +104,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // which requests are still served (fastify's own 503 would refuse webhooks and not in the contract's words).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Slow and idle clients are cut by the limits of src/http/timeouts.ts (stated in the README).
+    ...FASTIFY_TIMEOUTS,
   });
+  app.server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
+  app.server.on('drop', () => metrics.httpConnectionsDropped.inc());
 
   // Draining: a webhook that reaches us on a connection still open is verified and committed as ever
   // (PostgreSQL is closed only once in-flight requests are done): Prove never retries, so refusing it
@@ -241,7 +248,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const listenLevel = fastifyLog.level;
   if (fastifyLog.levelVal < fastifyLog.levels.values.warn!) fastifyLog.level = 'warn';
   try {
-    await app.listen({ port: config.port, host: config.host });
+    await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
   } catch (err) {
     // The port is taken, or the host cannot be bound: undo everything started so far.
     clearInterval(purge);

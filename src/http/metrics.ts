@@ -54,6 +54,11 @@ export function createMetrics(poolStats: () => PoolStats) {
       buckets: [1, 2, 5, 10, 20, 50, 100],
       registers: [registry],
     }),
+    httpConnectionsDropped: new Counter({
+      name: 'http_connections_dropped_total',
+      help: 'Connections closed on arrival because the replica held MAX_CONNECTIONS sockets (src/http/timeouts.ts)',
+      registers: [registry],
+    }),
     wsConnections: new Gauge({
       name: 'ws_connections',
       help: 'Open WebSocket connections on this replica',

@@ -48,6 +48,8 @@ export async function startTestServer(
     commitDeadlineMs?: number;
     /** WebSocket limits other than WS_LIMITS (src/graphql/ws-limits.ts). */
     wsLimits?: Partial<WsLimits>;
+    /** Concurrent sockets before new ones are dropped (src/server.ts StartOptions). */
+    maxConnections?: number;
   } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createTestDatabase());
@@ -77,6 +79,7 @@ export async function startTestServer(
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.commitDeadlineMs ? { commitDeadlineMs: opts.commitDeadlineMs } : {}),
     ...(opts.wsLimits ? { wsLimits: opts.wsLimits } : {}),
+    ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
   });
   const secret = new TextEncoder().encode(opts.env?.AUTH_JWT_SECRET ?? TEST_AUTH_SECRET);
   const server: TestServer = {
