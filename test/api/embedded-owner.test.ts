@@ -7,15 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
-import { type RunningMain, runMain } from '../helpers/process.js';
+import { processesUsing, type RunningMain, runMain } from '../helpers/process.js';
 
 const exec = promisify(execFile);
 const MIGRATE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/db/migrate-cli.js');
 
-/** Processes whose command line mentions the directory (the embedded server's -D argument). */
-async function processesUsing(dir: string): Promise<string[]> {
-  const { stdout } = await exec('ps', ['-eo', 'pid,args']);
-  return stdout.split('\n').filter((l) => l.includes(dir) && !l.includes('ps -eo'));
+/** The postmasters serving a directory: a pg_ctl still finishing may mention it too, for a moment. */
+async function postmastersUsing(dir: string): Promise<string[]> {
+  return (await processesUsing(dir)).filter((l) => /\/bin\/postgres\s/.test(l));
 }
 
 async function readyz(url: string): Promise<number> {
@@ -112,7 +111,7 @@ describe('embedded PostgreSQL: a process stops only the server it started', () =
     const a = await start();
     a.run.child.kill('SIGKILL');
     await a.run.exited;
-    assert.equal((await processesUsing(cwd)).length, 1, 'its PostgreSQL runs on');
+    assert.equal((await postmastersUsing(cwd)).length, 1, 'its PostgreSQL runs on');
 
     const b = await start();
     assert.ok(logged(b.run, 'left by a process that is gone'), 'the next says it takes the server over');
@@ -186,7 +185,7 @@ describe('embedded PostgreSQL: a process stops only the server it started', () =
     assert.equal(both[0]!.port, both[1]!.port);
     const adopted = both.find((s) => !s.owned)!;
     await adopted.stop();
-    assert.equal((await processesUsing(cwd)).length, 1, 'an adopter leaves the server running');
+    assert.equal((await postmastersUsing(cwd)).length, 1, 'an adopter leaves the server running');
     await both.find((s) => s.owned)!.stop();
     await assertNothingLeft();
   });
