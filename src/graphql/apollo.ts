@@ -62,6 +62,12 @@ function tokenLimitMessagePlugin(): ApolloServerPlugin<GraphQLContext> {
   };
 }
 
+/** Whether Apollo attached a 4xx HTTP status to the error (`extensions.http.status`). */
+function isClientHttpStatus(error: GraphQLError): boolean {
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
 /**
  * Unexpected errors (a failed SQL statement, a bug) are logged with the request id and answered as
  * INTERNAL_SERVER_ERROR without details: no stack, SQL or secret reaches a caller.
@@ -85,6 +91,11 @@ export function maskErrors(log: Logger, opts: { production: boolean } = { produc
     ) {
       const message = opts.production ? withoutSuggestions(formatted.message) : formatted.message;
       return { message, extensions: { code: 'BAD_USER_INPUT' } };
+    }
+    // Apollo refuses some requests (a persisted query's hash or version) with a bare GraphQLError and
+    // a 4xx HTTP status but no code: the caller's mistake, answered as such and not logged as ours.
+    if (original instanceof GraphQLError && !original.originalError && isClientHttpStatus(original)) {
+      return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
     }
     const requestId = typeof error === 'object' && error !== null ? requestIdOf.get(error) : undefined;
     log.error({ err: original, path: formatted.path, requestId }, 'unexpected GraphQL error');
