@@ -15,7 +15,7 @@ import { clarifyParseError, limitRules, parseOptions, withoutSuggestions } from 
 import type { ResponseCache } from './response-cache.js';
 
 /** Codes whose message is meant for the caller. Anything else is masked as INTERNAL_SERVER_ERROR. */
-const PUBLIC_CODES = new Set([
+export const PUBLIC_CODES: ReadonlySet<string> = new Set([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'BAD_USER_INPUT',

@@ -48,6 +48,9 @@ export async function vmRssBytes(pid: number): Promise<number> {
   return Number(kb) * 1024;
 }
 
-/** What leaks an internal detail when found in an answer: a stack frame, SQL, a driver's words. */
+/**
+ * What leaks an internal detail when found in an answer: a stack frame, a source path, SQL, the
+ * driver's words. Case-sensitive: GraphQL messages say "select" in lowercase, SQL is written in capitals.
+ */
 export const INTERNAL_DETAIL =
-  /\n\s+at |\bat [\w.<>]+ \(|node:internal|\/dist\/|\.js:\d+|QueryFailedError|\bSELECT\b|\bINSERT INTO\b|\bsyntax error at or near\b|\brelation "|\bduplicate key value\b|\bstacktrace\b/i;
+  /\n\s+at |\bat [\w.<>]+ \(|node:internal|\/dist\/|\.js:\d+|QueryFailedError|\bSELECT\b|\bINSERT INTO\b|syntax error at or near|\brelation "|duplicate key value|stacktrace/;
