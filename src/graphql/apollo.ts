@@ -62,6 +62,11 @@ function tokenLimitMessagePlugin(): ApolloServerPlugin<GraphQLContext> {
   };
 }
 
+/** No cause, or graphql-js's own coercion error with none of its own. */
+function isGraphqlJsOwn(cause: Error | undefined): boolean {
+  return cause === undefined || (cause instanceof GraphQLError && !cause.originalError);
+}
+
 /** Whether Apollo attached a 4xx HTTP status to the error (`extensions.http.status`). */
 function isClientHttpStatus(error: GraphQLError): boolean {
   const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
@@ -83,10 +88,11 @@ export function maskErrors(log: Logger, opts: { production: boolean } = { produc
       return { ...formatted, message, extensions };
     }
     const original = unwrapResolverError(error);
-    // Variable coercion failures carry no code in some paths but are the caller's fault and safe.
+    // Variable coercion failures carry no code in some paths (graphql-ws) but are the caller's fault and
+    // safe: graphql-js wraps its own coercion error, never one thrown by our code (that one is masked).
     if (
       original instanceof GraphQLError &&
-      !original.originalError &&
+      isGraphqlJsOwn(original.originalError) &&
       formatted.message.startsWith('Variable ')
     ) {
       const message = opts.production ? withoutSuggestions(formatted.message) : formatted.message;

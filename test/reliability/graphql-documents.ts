@@ -285,7 +285,7 @@ export const gqlRequest: fc.Arbitrary<GqlRequest> = fc.oneof(
   {
     weight: 1,
     // Several operations and no operationName over graphql-ws is a known failure of src/graphql/ws.ts
-    // (test/api/graphql-ws-operation-name.test.ts, a todo): left out here until that is fixed.
+    // (test/api/graphql-ws-refusals.test.ts, a todo): left out here until that is fixed.
     arbitrary: fc
       .oneof(
         beyondLimits,
