@@ -80,4 +80,24 @@ describe('graphql-ws refusals', () => {
       [],
     );
   });
+
+  // Found by fuzzing: this passes ws.ts's checks and fails in execution, which graphql-ws answers by
+  // closing the socket with 4500 ("Argument \"if\" has invalid value 1."); HTTP refuses it in validation.
+  for (const [what, query] of [
+    ['a directive argument of the wrong type', 'subscription { identityEvents @skip(if: 1) { id } }'],
+  ] as const) {
+    it(`refuses a subscription with ${what} as GRAPHQL_VALIDATION_FAILED`, {
+      todo: 'src/graphql/ws.ts',
+    }, async () => {
+      const errors = await Promise.race([
+        firstErrors(query),
+        new Promise((resolve) => setTimeout(() => resolve('no answer within 1 s'), 1_000)),
+      ]);
+      assert.ok(Array.isArray(errors), `errors: ${JSON.stringify(errors)}`);
+      assert.equal(
+        (errors as { extensions?: { code?: string } }[])[0]?.extensions?.code,
+        'GRAPHQL_VALIDATION_FAILED',
+      );
+    });
+  }
 });
