@@ -15,7 +15,7 @@ import { clarifyParseError, limitRules, parseOptions, withoutSuggestions } from 
 import type { ResponseCache } from './response-cache.js';
 
 /** Codes whose message is meant for the caller. Anything else is masked as INTERNAL_SERVER_ERROR. */
-const PUBLIC_CODES = new Set([
+export const PUBLIC_CODES: ReadonlySet<string> = new Set([
   'UNAUTHENTICATED',
   'FORBIDDEN',
   'BAD_USER_INPUT',
@@ -63,6 +63,17 @@ function tokenLimitMessagePlugin(): ApolloServerPlugin<GraphQLContext> {
   };
 }
 
+/** No cause, or graphql-js's own coercion error with none of its own. */
+function isGraphqlJsOwn(cause: Error | undefined): boolean {
+  return cause === undefined || (cause instanceof GraphQLError && !cause.originalError);
+}
+
+/** Whether Apollo attached a 4xx HTTP status to the error (`extensions.http.status`). */
+function isClientHttpStatus(error: GraphQLError): boolean {
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
 /**
  * Apollo's refusals of a malformed request that carry no code, only HTTP 400: a persisted-query hash
  * that does not match its query, an unsupported persisted-query version. A resolver's error has a path.
@@ -87,14 +98,20 @@ export function maskErrors(log: Logger, opts: { production: boolean } = { produc
       return { ...formatted, message, extensions };
     }
     const original = unwrapResolverError(error);
-    // Variable coercion failures carry no code in some paths but are the caller's fault and safe.
+    // Variable coercion failures carry no code in some paths (graphql-ws) but are the caller's fault and
+    // safe: graphql-js wraps its own coercion error, never one thrown by our code (that one is masked).
     if (
       original instanceof GraphQLError &&
-      !original.originalError &&
+      isGraphqlJsOwn(original.originalError) &&
       formatted.message.startsWith('Variable ')
     ) {
       const message = opts.production ? withoutSuggestions(formatted.message) : formatted.message;
       return { message, extensions: { code: 'BAD_USER_INPUT' } };
+    }
+    // Apollo refuses some requests (a persisted query's hash or version) with a bare GraphQLError and
+    // a 4xx HTTP status but no code: the caller's mistake, answered as such and not logged as ours.
+    if (original instanceof GraphQLError && !original.originalError && isClientHttpStatus(original)) {
+      return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
     }
     const requestId = typeof error === 'object' && error !== null ? requestIdOf.get(error) : undefined;
     if (isCodelessRequestError(original)) {

@@ -34,6 +34,11 @@ export function registerWebhookRoutes(
   void app.register(async (scope) => {
     // Signatures cover the exact bytes: no JSON parsing before verification, whatever the content type.
     scope.removeAllContentTypeParsers();
+    // Fastify refuses a Content-Type it cannot parse (empty, "json") before the route runs, which
+    // answered an unauthenticated request 400. No signature covers it: every body goes to verification.
+    scope.addHook('onRequest', async (req) => {
+      req.headers['content-type'] = 'application/octet-stream';
+    });
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit }, (_req, body, done) =>
       done(null, body),
     );

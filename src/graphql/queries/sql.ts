@@ -1,10 +1,13 @@
+import { storableText } from '../../ingest/providers/json.js';
+
 /** Collects bind parameters while a statement is assembled: values never enter the SQL text. */
 export class Params {
   readonly values: unknown[] = [];
 
   /** Adds a value and returns its placeholder, e.g. `$3`. */
   add(value: unknown): string {
-    this.values.push(value);
+    // Text is compared with stored text as the store kept it: PostgreSQL refuses U+0000 in a parameter.
+    this.values.push(typeof value === 'string' ? storableText(value) : value);
     return `$${this.values.length}`;
   }
 }
