@@ -68,12 +68,6 @@ function isGraphqlJsOwn(cause: Error | undefined): boolean {
   return cause === undefined || (cause instanceof GraphQLError && !cause.originalError);
 }
 
-/** Whether Apollo attached a 4xx HTTP status to the error (`extensions.http.status`). */
-function isClientHttpStatus(error: GraphQLError): boolean {
-  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
-  return typeof status === 'number' && status >= 400 && status < 500;
-}
-
 /**
  * Apollo's refusals of a malformed request that carry no code, only HTTP 400: a persisted-query hash
  * that does not match its query, an unsupported persisted-query version. A resolver's error has a path.
@@ -107,11 +101,6 @@ export function maskErrors(log: Logger, opts: { production: boolean } = { produc
     ) {
       const message = opts.production ? withoutSuggestions(formatted.message) : formatted.message;
       return { message, extensions: { code: 'BAD_USER_INPUT' } };
-    }
-    // Apollo refuses some requests (a persisted query's hash or version) with a bare GraphQLError and
-    // a 4xx HTTP status but no code: the caller's mistake, answered as such and not logged as ours.
-    if (original instanceof GraphQLError && !original.originalError && isClientHttpStatus(original)) {
-      return { message: formatted.message, extensions: { code: 'BAD_REQUEST' } };
     }
     const requestId = typeof error === 'object' && error !== null ? requestIdOf.get(error) : undefined;
     if (isCodelessRequestError(original)) {

@@ -312,7 +312,16 @@ export function validateOperation(
   document: DocumentNode,
   opts: { hideSuggestions?: boolean } = {},
 ): readonly GraphQLError[] {
-  return validate(schema, document, [...specifiedRules, ...limitRules]).map((err) =>
+  let errors: readonly GraphQLError[];
+  try {
+    errors = validate(schema, document, [...specifiedRules, ...limitRules]);
+  } catch (err) {
+    // graphql-js 16's SingleFieldSubscriptionsRule evaluates @skip/@include and throws on a bad
+    // argument (`@skip(if: 1)`) instead of reporting it: a validation error all the same.
+    if (!(err instanceof GraphQLError)) throw err;
+    errors = [err];
+  }
+  return errors.map((err) =>
     err.extensions.code === VALIDATION_FAILED
       ? err
       : new GraphQLError(opts.hideSuggestions ? withoutSuggestions(err.message) : err.message, {

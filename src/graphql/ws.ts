@@ -130,6 +130,13 @@ export function createWsServer(opts: WsOptions) {
         }
         const errors = validateOperation(opts.schema, document, { hideSuggestions: opts.production });
         if (errors.length > 0) return errors;
+        if (!operation) {
+          // Several operations and no operationName, or one the document lacks: Apollo's words over HTTP.
+          const message = payload.operationName
+            ? `Unknown operation named "${payload.operationName}".`
+            : 'Must provide operation name if query contains multiple operations.';
+          return [new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+        }
         return {
           schema: opts.schema,
           document,

@@ -11,7 +11,7 @@ const TWO_SUBSCRIPTIONS = 'subscription A { identityEvents { id } } subscription
  * operationName, or a name it lacks) is the client's mistake. Found by test/reliability/fuzz-graphql:
  * src/graphql/ws.ts refuses only an operation it found that is not a subscription, so this one runs
  * and graphql-js's "Must provide operation name" comes back masked as INTERNAL_SERVER_ERROR and logged
- * as an unexpected error. A todo until ws.ts (another branch's) refuses it as HTTP does.
+ * as an unexpected error; ws.ts now refuses it as HTTP does.
  */
 describe('graphql-ws refusals', () => {
   let s: TestServer;
@@ -47,9 +47,7 @@ describe('graphql-ws refusals', () => {
     ['no operationName', undefined],
     ['an operationName it lacks', 'C'],
   ] as const) {
-    it(`refuses two operations with ${what} as a client error, logging nothing`, {
-      todo: 'src/graphql/ws.ts',
-    }, async () => {
+    it(`refuses two operations with ${what} as a client error, logging nothing`, async () => {
       const before = s.logs.length;
       const errors = (await firstErrors(TWO_SUBSCRIPTIONS, operationName)) as {
         extensions?: { code?: string };
@@ -81,14 +79,12 @@ describe('graphql-ws refusals', () => {
     );
   });
 
-  // Found by fuzzing: this passes ws.ts's checks and fails in execution, which graphql-ws answers by
-  // closing the socket with 4500 ("Argument \"if\" has invalid value 1."); HTTP refuses it in validation.
+  // Found by fuzzing: graphql-js's validation threw on it ("Argument \"if\" has invalid value 1."), which
+  // graphql-ws answered by closing the socket with 4500; validateOperation now reports it.
   for (const [what, query] of [
     ['a directive argument of the wrong type', 'subscription { identityEvents @skip(if: 1) { id } }'],
   ] as const) {
-    it(`refuses a subscription with ${what} as GRAPHQL_VALIDATION_FAILED`, {
-      todo: 'src/graphql/ws.ts',
-    }, async () => {
+    it(`refuses a subscription with ${what} as GRAPHQL_VALIDATION_FAILED`, async () => {
       const errors = await Promise.race([
         firstErrors(query),
         new Promise((resolve) => setTimeout(() => resolve('no answer within 1 s'), 1_000)),

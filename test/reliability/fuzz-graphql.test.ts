@@ -200,9 +200,7 @@ describe('fuzzing GraphQL', { timeout: FULL ? 15 * 60_000 : 120_000 }, () => {
     assert.deepEqual(unexpected.slice(0, 3), [], 'no unexpected error logged');
   });
 
-  // Known failure of src/graphql/ws.ts (test/api/graphql-ws-refusals.test.ts): a subscription that its
-  // validation lets through but execution refuses (`@skip(if: 1)`) closes the socket with 4500.
-  it('closes no socket as a server failure', { todo: 'src/graphql/ws.ts' }, () => {
+  it('closes no socket as a server failure', () => {
     assert.deepEqual(serverCloses, []);
   });
 });

@@ -284,29 +284,22 @@ export const gqlRequest: fc.Arbitrary<GqlRequest> = fc.oneof(
   },
   {
     weight: 1,
-    // Several operations and no operationName over graphql-ws is a known failure of src/graphql/ws.ts
-    // (test/api/graphql-ws-refusals.test.ts, a todo): left out here until that is fixed.
-    arbitrary: fc
-      .oneof(
-        beyondLimits,
-        garbage.filter((g) => !g.body.includes('query A {')),
-      )
-      .map((g) => {
-        const parsed = (() => {
-          try {
-            // A body of `null` parses to null, which has no fields to read.
-            return (JSON.parse(g.body) ?? {}) as { query?: unknown; variables?: unknown };
-          } catch {
-            return { query: g.body };
-          }
-        })();
-        return {
-          body: '',
-          ws: {
-            query: typeof parsed.query === 'string' ? parsed.query : String(parsed.query),
-            variables: parsed.variables,
-          },
-        };
-      }),
+    arbitrary: fc.oneof(beyondLimits, garbage).map((g) => {
+      const parsed = (() => {
+        try {
+          // A body of `null` parses to null, which has no fields to read.
+          return (JSON.parse(g.body) ?? {}) as { query?: unknown; variables?: unknown };
+        } catch {
+          return { query: g.body };
+        }
+      })();
+      return {
+        body: '',
+        ws: {
+          query: typeof parsed.query === 'string' ? parsed.query : String(parsed.query),
+          variables: parsed.variables,
+        },
+      };
+    }),
   },
 );
