@@ -126,8 +126,10 @@ export async function signToken(
   let jwt = new SignJWT({ scope: (opts.scopes ?? SCOPES).join(' ') })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(opts.subject ?? 'dev-admin')
-    .setIssuedAt()
-    .setExpirationTime(opts.expiresIn ?? `${MAX_TOKEN_LIFETIME_DAYS}d`);
+    // jose reads the clock for each: exp first, so a second ticking in between shortens the token
+    // instead of making exp - iat one second longer than the maximum lifetime the verifier allows.
+    .setExpirationTime(opts.expiresIn ?? `${MAX_TOKEN_LIFETIME_DAYS}d`)
+    .setIssuedAt();
   if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
   if (opts.audience) jwt = jwt.setAudience(opts.audience);
   return jwt.sign(secret);
