@@ -87,6 +87,17 @@ async function closeCode(sub: Subscriber, ms = 3000): Promise<number> {
   }
 }
 
+/** A subscriber with this token is closed with 4403 before any event reaches it. */
+async function assertRefusedOverWebSocket(url: string, token: string): Promise<void> {
+  const sub = await subscribe(url, token);
+  try {
+    assert.equal(await closeCode(sub), 4403);
+    assert.deepEqual(sub.events, []);
+  } finally {
+    await sub.dispose();
+  }
+}
+
 describe('API tokens from a JWKS URL (fake JWKS on loopback), with AUTH_ISSUER and AUTH_AUDIENCE', () => {
   let rsa: TestKey;
   let ec: TestKey;
@@ -199,13 +210,7 @@ describe('API tokens from a JWKS URL (fake JWKS on loopback), with AUTH_ISSUER a
       await signWith(rsa, good({ ...scope, iss: 'https://other-idp.test/' })),
     ];
     for (const token of tokens) {
-      const sub = await subscribe(s.url, token);
-      try {
-        assert.equal(await closeCode(sub), 4403);
-        assert.deepEqual(sub.events, []);
-      } finally {
-        await sub.dispose();
-      }
+      await assertRefusedOverWebSocket(s.url, token);
     }
   });
 });
@@ -329,13 +334,7 @@ describe('API token lifetime: exp is required, at most 30 days after iat (or aft
       await sign({ iat: nowS() }),
       await sign({ iat: nowS(), exp: nowS() + 365 * DAY_S }),
     ]) {
-      const sub = await subscribe(s.url, token);
-      try {
-        assert.equal(await closeCode(sub), 4403);
-        assert.deepEqual(sub.events, []);
-      } finally {
-        await sub.dispose();
-      }
+      await assertRefusedOverWebSocket(s.url, token);
     }
   });
 });

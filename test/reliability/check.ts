@@ -3,6 +3,7 @@
  * delivery is stored exactly once, no stored event is one only a forged delivery (or nobody) sent, and
  * each identity's status and risk level equal the policy's fold over its stored events.
  */
+import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
@@ -30,6 +31,22 @@ const keyOf = (e: SentEvent) => [e.provider, e.providerEventId, e.providerIdenti
 function rowsOf(client: pg.ClientBase): Pick<DataSource, 'query'> {
   const query = async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows;
   return { query: query as DataSource['query'] };
+}
+
+/** Prints a run's figures beside the report's counts, then requires every list of the report empty. */
+export function assertNothingLost(label: string, figures: object, report: CheckReport): void {
+  const { lost, duplicates, forgeries, stateMismatches } = report;
+  const counts = {
+    lost: lost.length,
+    duplicates: duplicates.length,
+    forgeries: forgeries.length,
+    stateMismatches: stateMismatches.length,
+  };
+  console.log(`${label} figures: ${JSON.stringify({ ...figures, ...counts })}`);
+  assert.deepEqual(lost, []);
+  assert.deepEqual(duplicates, []);
+  assert.deepEqual(forgeries, []);
+  assert.deepEqual(stateMismatches, []);
 }
 
 /** Compares the database with the ledger; the report lists every discrepancy (all empty = pass). */
