@@ -6,6 +6,7 @@
  * framework's cost alone.
  */
 import pg from 'pg';
+import type { Queryable } from '../src/data/sql.js';
 import { createCommitQueue, INGEST_BATCHING } from '../src/ingest/commit-queue.js';
 import { buildRecord, type DeliveryRecord } from '../src/ingest/delivery-record.js';
 import { proveProvider } from '../src/ingest/providers/prove.js';
@@ -14,7 +15,9 @@ import { serveBare } from './bare-http.js';
 
 const provider = proveProvider({ secret: process.env.PROVE_WEBHOOK_SECRET ?? '' });
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 });
-const db = { query: (sql: string, params: unknown[]) => pool.query(sql, params).then((res) => res.rows) };
+const db: Queryable = {
+  query: <T>(sql: string, params?: unknown[]) => pool.query(sql, params).then((res) => res.rows as T),
+};
 const store =
   process.env.BASELINE_GROUP_COMMIT === '1'
     ? createCommitQueue({ write: (rs) => storeBatch(db, rs), ...INGEST_BATCHING }).store

@@ -14,6 +14,7 @@
  *   BENCH_NOTIFICATIONS  1 or 100: only the runs with that many notifications per delivery
  */
 import pg from 'pg';
+import type { Queryable } from '../src/data/sql.js';
 import { buildRecord, type DeliveryRecord } from '../src/ingest/delivery-record.js';
 import { proveProvider } from '../src/ingest/providers/prove.js';
 import { storeBatch } from '../src/ingest/store.js';
@@ -61,7 +62,9 @@ try {
   for (const [perDelivery, perBatch, connections] of RUNS.filter(([n]) => only === null || n === only)) {
     const url = await cluster.database(`bench_sql_${perDelivery}_${perBatch}`);
     const pool = new pg.Pool({ connectionString: url, max: connections });
-    const db = { query: (sql: string, params: unknown[]) => pool.query(sql, params).then((r) => r.rows) };
+    const db: Queryable = {
+      query: <T>(sql: string, params?: unknown[]) => pool.query(sql, params).then((r) => r.rows as T),
+    };
     if (process.env.BENCH_PRE_SQL) await pool.query(process.env.BENCH_PRE_SQL);
     const perSecond = perDelivery === 1 ? 16000 : 600; // above the fastest runs seen here
     const recs = await records(perSecond * (DURATION + 2), perDelivery);

@@ -1,5 +1,5 @@
 import { ConfigError, loadProcessConfig } from './config.js';
-import { createProcessLogger } from './http/logger.js';
+import { createProcessLogger } from './observability/logger.js';
 import { startServer } from './server.js';
 import { formatStartupSummary, type StartupInfo, startupFacts } from './startup-summary.js';
 

@@ -12,8 +12,8 @@ import { createEnrollmentService } from './enrollment/enrollment.service.js';
 import type { EnrollmentGateway } from './enrollment/gateway.js';
 import { proveBaseUrl, proveGateway } from './enrollment/prove-client.js';
 import { sandboxGateway } from './enrollment/sandbox-gateway.js';
-import { ChangeFeed } from './events/feed.js';
-import { createChangeNotifier } from './events/notifier.js';
+import { ChangeFeed } from './feed/feed.js';
+import { createChangeNotifier } from './feed/notifier.js';
 import { createApollo } from './graphql/apollo.js';
 import { type GraphQLContext, makeContext, type Services } from './graphql/context.js';
 import { createResponseCache } from './graphql/response-cache.js';
@@ -22,8 +22,6 @@ import { createWsServer } from './graphql/ws.js';
 import { WS_LIMITS, type WsLimits } from './graphql/ws-limits.js';
 import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
-import { createLogger } from './http/logger.js';
-import { createMetrics, type PoolStats } from './http/metrics.js';
 import { FASTIFY_TIMEOUTS, LISTEN_BACKLOG, MAX_CONNECTIONS } from './http/timeouts.js';
 import { createCommitQueue, INGEST_BATCHING } from './ingest/commit-queue.js';
 import { createIngestService } from './ingest/ingest.service.js';
@@ -34,6 +32,8 @@ import { Spool } from './ingest/spool.js';
 import { startSpoolLoader } from './ingest/spool-loader.js';
 import { purgeExpiredTokenIds, purgeOldDeliveries, storeBatch } from './ingest/store.js';
 import { registerWebhookRoutes } from './ingest/webhook.routes.js';
+import { createLogger } from './observability/logger.js';
+import { createMetrics, type PoolStats } from './observability/metrics.js';
 
 /** Webhook bodies are capped at 1 MiB (contract: larger answers 413). */
 export const BODY_LIMIT = 1024 * 1024;
@@ -136,7 +136,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     config.graphqlCacheTtlMs > 0
       ? createResponseCache({ ttlMs: config.graphqlCacheTtlMs, registry: metrics.registry })
       : null;
-  // Tells this replica's NOTIFYs from others' (src/events/notifier.ts).
+  // Tells this replica's NOTIFYs from others' (src/feed/notifier.ts).
   const replicaId = randomUUID();
   const notifier = createChangeNotifier(db, log, {
     replicaId,

@@ -1,6 +1,6 @@
 /** `npm run migrate`: applies pending migrations (under the advisory lock) without starting the server. */
 import { ConfigError, loadProcessConfig } from '../config.js';
-import { createProcessLogger } from '../http/logger.js';
+import { createProcessLogger } from '../observability/logger.js';
 import { openDatabase } from './database.js';
 
 try {

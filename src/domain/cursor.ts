@@ -59,3 +59,26 @@ export function comparePositions(a: EventPosition, b: EventPosition): number {
   const ib = BigInt(b.id);
   return ia === ib ? 0 : ia < ib ? -1 : 1;
 }
+
+/**
+ * Position in a list ordered by (timestamp DESC, uuid DESC). The timestamp is kept as integer
+ * microseconds since the epoch, as PostgreSQL stores it: a JS Date (ms) would skip or repeat rows.
+ */
+export interface TimePosition {
+  /** Microseconds since 1970-01-01T00:00:00Z, as a decimal string (computed in SQL). */
+  us: string;
+  id: string;
+}
+
+const MICROS = /^-?\d{1,19}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function encodeTimeCursor(kind: 'identity' | 'delivery', p: TimePosition): string {
+  return encodeCursor(kind, [p.us, p.id]);
+}
+
+export function decodeTimeCursor(kind: 'identity' | 'delivery', cursor: string): TimePosition {
+  const [us, id] = decodeCursor(kind, cursor, 2);
+  if (!us || !id || !MICROS.test(us) || !UUID.test(id)) throw new InvalidCursorError('cursor is malformed');
+  return { us, id };
+}

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
+import type { Queryable } from '../data/sql.js';
 import {
   decideEnrollment,
   duplicatesWithinBatch,
@@ -20,14 +21,13 @@ import {
   monitoringTransition,
   parseEnrollInput,
 } from '../domain/enrollment.js';
-import type { ChangeNotifier } from '../events/notifier.js';
+import type { ChangeNotifier } from '../feed/notifier.js';
 import {
   adminEvent,
   findExisting,
   findIdentity,
   lockEnrollmentKeys,
   lockIdentity,
-  type Queryable,
   recordEvents,
   upsertIdentities,
 } from './enrollment.store.js';

@@ -4,14 +4,10 @@
  * derived by the one policy; nothing here writes status, risk or their timestamps.
  */
 import { randomUUID } from 'node:crypto';
+import { toEventRows, toSummaryRows } from '../data/ingest-rows.js';
+import type { Queryable } from '../data/sql.js';
 import type { StoredIdentity } from '../domain/enrollment.js';
 import type { EventType, MonitoringStatus, NormalizedEvent, Provider } from '../domain/types.js';
-import { toEventRows, toSummaryRows } from '../ingest/delivery-record.js';
-
-/** What the store needs of TypeORM: a DataSource, or an EntityManager inside a transaction. */
-export interface Queryable {
-  query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
-}
 
 /** First key of the two-int advisory locks enrollment takes ('ENRL'), apart from any other lock user. */
 const ENROLL_LOCK_CLASS = 0x454e524c;

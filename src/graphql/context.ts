@@ -2,8 +2,8 @@ import type { DataSource } from 'typeorm';
 import type { Principal, Scope } from '../auth/scopes.js';
 import type { EnrollmentService } from '../enrollment/enrollment.service.js';
 import type { EnrollmentGateway } from '../enrollment/gateway.js';
-import type { ChangeFeed } from '../events/feed.js';
-import type { ChangeNotifier } from '../events/notifier.js';
+import type { ChangeFeed } from '../feed/feed.js';
+import type { ChangeNotifier } from '../feed/notifier.js';
 import { forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './loaders.js';
 

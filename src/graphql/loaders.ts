@@ -1,9 +1,9 @@
 import DataLoader from 'dataloader';
+import { eventsOfIdentities } from '../data/event.queries.js';
+import { identitiesByIds } from '../data/identity.queries.js';
+import type { Edge } from '../data/page.js';
+import type { Queryable } from '../data/sql.js';
 import type { EventPosition } from '../domain/cursor.js';
-import type { Edge } from './pagination.js';
-import { eventsOfIdentities } from './queries/event.queries.js';
-import { identitiesByIds } from './queries/identity.queries.js';
-import type { Queryable } from './queries/sql.js';
 import type { Identity } from './types/identity.type.js';
 import type { IdentityEvent } from './types/identity-event.type.js';
 

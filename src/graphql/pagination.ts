@@ -1,9 +1,9 @@
 import {
-  decodeCursor,
   decodeEventCursor,
+  decodeTimeCursor,
   type EventPosition,
-  encodeCursor,
   InvalidCursorError,
+  type TimePosition,
 } from '../domain/cursor.js';
 import { badInput } from './errors.js';
 
@@ -38,51 +38,10 @@ export function eventAfter(after: string | null | undefined): EventPosition | nu
   return decodeAfter(after, decodeEventCursor);
 }
 
-/**
- * Position in a list ordered by (timestamp DESC, uuid DESC). The timestamp is kept as integer
- * microseconds since the epoch, as PostgreSQL stores it: a JS Date (ms) would skip or repeat rows.
- */
-export interface TimePosition {
-  /** Microseconds since 1970-01-01T00:00:00Z, as a decimal string (computed in SQL). */
-  us: string;
-  id: string;
-}
-
-const MICROS = /^-?\d{1,19}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export function encodeTimeCursor(kind: 'identity' | 'delivery', p: TimePosition): string {
-  return encodeCursor(kind, [p.us, p.id]);
-}
-
 /** `after` of an identity or delivery list. */
 export function timeAfter(
   kind: 'identity' | 'delivery',
   after: string | null | undefined,
 ): TimePosition | null {
-  return decodeAfter(after, (cursor) => {
-    const [us, id] = decodeCursor(kind, cursor, 2);
-    if (!us || !id || !MICROS.test(us) || !UUID.test(id)) throw new InvalidCursorError('cursor is malformed');
-    return { us, id };
-  });
-}
-
-/** What a list query returns: up to `limit + 1` edges, the extra one only telling there is a next page. */
-export interface Edge<N> {
-  cursor: string;
-  node: N;
-}
-
-export interface Connection<N> {
-  edges: Edge<N>[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
-}
-
-/** Cuts a `limit + 1` fetch down to a Relay connection. */
-export function toConnection<N>(edges: Edge<N>[], limit: number): Connection<N> {
-  const page = edges.slice(0, limit);
-  return {
-    edges: page,
-    pageInfo: { hasNextPage: edges.length > limit, endCursor: page.at(-1)?.cursor ?? null },
-  };
+  return decodeAfter(after, (cursor) => decodeTimeCursor(kind, cursor));
 }

@@ -20,7 +20,7 @@ export const resolvers = [
 
 /**
  * type-graphql insists on a PubSub once a schema has a subscription, even when each one brings its own
- * `subscribe`. Ours all do: the live feed comes from the database (src/events/feed.ts), never from an
+ * `subscribe`. Ours all do: the live feed comes from the database (src/feed/feed.ts), never from an
  * in-process publish, so this one refuses to be used.
  */
 const noPubSub = {

@@ -6,9 +6,9 @@ import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
 import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
-import type { Metrics } from '../http/metrics.js';
-import { maskErrors } from './apollo.js';
+import type { Metrics } from '../observability/metrics.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
+import { maskErrors } from './errors.js';
 import { parseDocument, validateOperation } from './limits.js';
 import { sharedSubscribe } from './shared-subscribe.js';
 import {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DataSource } from 'typeorm';
 import { migrationsApplied } from '../db/data-source.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 
 /** /healthz (the process runs), /readyz (database answers, migrations applied), /metrics. */
 export function registerHealthRoutes(app: FastifyInstance, db: DataSource, metrics: Metrics): void {
@@ -12,7 +12,7 @@ export function registerHealthRoutes(app: FastifyInstance, db: DataSource, metri
       if (await migrationsApplied(db)) return { status: 'ready' };
       return reply.code(503).send({ status: 'unavailable', reason: 'migrations_pending' });
     } catch (err) {
-      // The err serializer keeps the message and drops the SQL text (src/http/logger.ts).
+      // The err serializer keeps the message and drops the SQL text (src/observability/logger.ts).
       req.log.warn({ err }, 'readiness check failed');
       return reply.code(503).send({ status: 'unavailable', reason: 'database_unreachable' });
     }

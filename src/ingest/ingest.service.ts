@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import type { Metrics } from '../http/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import { buildRecord, type DeliveryRecord, sha256Hex } from './delivery-record.js';
 import type { AuthErrorCode, WebhookProvider } from './providers/provider.js';
 import type { RecordRejection } from './rejections.js';

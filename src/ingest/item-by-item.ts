@@ -36,12 +36,11 @@ export interface Refusals {
 export async function findRefusals(db: DataSource, record: DeliveryRecord): Promise<Refusals> {
   const refusals: Refusals = { delivery: null, events: new Map() };
   const runner = db.createQueryRunner();
-  const q = { query: (sql: string, params: unknown[]) => runner.query(sql, params) as Promise<unknown[]> };
   /** Stores `probe` and undoes it; the reason PostgreSQL refused it, or null. */
   const refusal = async (probe: DeliveryRecord): Promise<string | null> => {
     await runner.query('SAVEPOINT probe');
     try {
-      await storeBatch(q, [probe]);
+      await storeBatch(runner, [probe]);
       return null;
     } catch (err) {
       if (!isDataError(err)) throw err;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import type { Provider } from '../domain/types.js';
-import type { Metrics } from '../http/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 
 /** Contract: rejected deliveries are recorded at most 100 a minute per provider, the rest only counted. */
 export const REJECTIONS_RECORDED_PER_MINUTE = 100;

@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import type { Queryable } from '../data/sql.js';
 import type { DeliveryRecord } from './delivery-record.js';
 
 export type StoreResult =
   | { replayed: true }
   | { replayed: false; deliveryId: string; accepted: number; duplicates: number };
-
-/** What storeBatch needs of a database: TypeORM's DataSource, or a thin wrapper around a pg pool. */
-export interface Queryable {
-  query(sql: string, params: unknown[]): Promise<unknown[]>;
-}
 
 interface BatchAnswer {
   stored: string[];

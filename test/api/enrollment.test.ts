@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { toEventRows, toSummaryRows } from '../../src/data/ingest-rows.js';
 import type { NormalizedEvent } from '../../src/domain/types.js';
-import { toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import {
   batchEnroll,
   codeOf,

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
+import { toEventRows, toSummaryRows } from '../../src/data/ingest-rows.js';
 import { EVENT_TYPES, type EventType, type NormalizedEvent } from '../../src/domain/types.js';
 import { createCommitQueue } from '../../src/ingest/commit-queue.js';
-import { type DeliveryRecord, toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
+import { type DeliveryRecord } from '../../src/ingest/delivery-record.js';
 import { type StoreResult, storeBatch } from '../../src/ingest/store.js';
 import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
 import { proveEvent } from '../helpers/events.js';

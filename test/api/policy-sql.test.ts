@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
+import { toEventRows, toSummaryRows } from '../../src/data/ingest-rows.js';
 import { createDataSource } from '../../src/db/data-source.js';
 import { effectOf, foldEvents, type OrderedEffect } from '../../src/domain/identity-policy.js';
 import type { NormalizedEvent } from '../../src/domain/types.js';
 import { EVENT_TYPES, type EventType } from '../../src/domain/types.js';
-import { toEventRows, toSummaryRows } from '../../src/ingest/delivery-record.js';
 import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
 import { foldedState, storedState } from '../helpers/policy.js';
 import { rng, VERIFICATION_STATUSES } from '../helpers/random.js';

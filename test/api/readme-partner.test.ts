@@ -114,13 +114,16 @@ describe("README's partner snippet", () => {
       ).map((r) => r.id);
     const [idA, idB] = await ids(['readme-a', 'readme-b']);
     const [idC, idD] = await ids(['readme-c', 'readme-d']);
+    // The whole output in the message: a wrong line says more than which id it carried.
     assert.deepEqual(
       printed.map((l) => l.split(' ')[2]),
       [idA, idB],
+      `first run, readme-a ${idA}, readme-b ${idB}:\n${first.stdout.join('\n')}`,
     );
     assert.deepEqual(
       resumed.map((l) => l.split(' ')[2]),
       [idC, idD],
+      `second run, readme-c ${idC}, readme-d ${idD}:\n${second.stdout.join('\n')}`,
     );
   });
 });

@@ -391,7 +391,7 @@ describe('GraphQL response cache (TTL 60 s: only invalidation empties it)', () =
       const afterPort = await counted(s.url, state);
       assert.deepEqual(afterPort.counts, outcomes({ miss: 1 }));
       assert.deepEqual(afterPort.result.identity, { id, status: 'ACTIVE', riskLevel: 'HIGH' });
-      // The event itself waits for the horizon, cache or not (src/graphql/queries/event.queries.ts).
+      // The event itself waits for the horizon, cache or not (src/data/event.queries.ts).
       assert.deepEqual(afterPort.result.events, ['LINE_TYPE_CHANGE']);
 
       await enrollOk(s.gql, { phoneNumber: '2025550143', clientCustomerId: customer });

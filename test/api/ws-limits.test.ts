@@ -1,6 +1,6 @@
 /**
  * WebSocket limits (src/graphql/ws-limits.ts): subscriptions per socket, sockets per token subject and
- * per replica; and replays that cannot starve webhook commits (src/events/replay-pacer.ts). Raw
+ * per replica; and replays that cannot starve webhook commits (src/feed/replay-pacer.ts). Raw
  * graphql-transport-ws sockets (test/helpers/raw-ws.ts): a storm's messages are counted, not parsed.
  */
 import assert from 'node:assert/strict';

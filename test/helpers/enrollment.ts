@@ -94,7 +94,7 @@ export async function batchEnroll(
 /**
  * An identity's events as the `events` query lists them, newest first, once it lists at least
  * `expected`: the query shows an event only after every older transaction of the cluster has ended
- * (src/graphql/queries/event.queries.ts), normally within milliseconds, so this waits up to 5 s.
+ * (src/data/event.queries.ts), normally within milliseconds, so this waits up to 5 s.
  */
 export async function eventsOf(gql: Gql, id: string, expected: number): Promise<EventView[]> {
   const deadline = Date.now() + 5000;

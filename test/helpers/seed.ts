@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { Queryable } from '../../src/data/sql.js';
 import type { EventType, MonitoringStatus, Provider, RiskLevel } from '../../src/domain/types.js';
-
-/** A DataSource or anything else with TypeORM's `query(sql, params)`. */
-export interface Queryable {
-  query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
-}
 
 export interface SeedIdentity {
   provider?: Provider;

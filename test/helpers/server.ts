@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { signToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import type { WsLimits } from '../../src/graphql/ws-limits.js';
-import { createLogger } from '../../src/http/logger.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { type App, startServer } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { PUBLIC_CODES } from '../../src/graphql/apollo.js';
+import { PUBLIC_CODES } from '../../src/graphql/errors.js';
 import { FULL, INTERNAL_DETAIL, rawPost, scale } from '../helpers/fuzz.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { postPassbase, postProve, postVove, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { IngestEventRow } from '../../src/data/ingest-rows.js';
 import { createCommitQueue } from '../../src/ingest/commit-queue.js';
-import type { DeliveryRecord, EventRow } from '../../src/ingest/delivery-record.js';
+import type { DeliveryRecord } from '../../src/ingest/delivery-record.js';
 import type { StoreResult } from '../../src/ingest/store.js';
 
 /** A record carrying `events` events, told apart by its correlation id. */
@@ -17,7 +18,7 @@ function record(name: string, events = 1): DeliveryRecord {
       jtiExpiresAt: null,
       rejected: [],
     },
-    events: Array.from({ length: events }, (_, ord) => ({ ord }) as EventRow),
+    events: Array.from({ length: events }, (_, ord) => ({ ord }) as IngestEventRow),
     summaries: [],
   };
 }

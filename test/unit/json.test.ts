@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseJsonBody, storableText } from '../../src/ingest/providers/json.js';
+import { storableText } from '../../src/domain/text.js';
+import { parseJsonBody } from '../../src/ingest/providers/json.js';
 
 const parse = (text: string) => {
   const body = parseJsonBody(Buffer.from(text, 'utf8'));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { QueryFailedError } from 'typeorm';
-import { createLogger, wantsPrettyLogs } from '../../src/http/logger.js';
+import { createLogger, wantsPrettyLogs } from '../../src/observability/logger.js';
 
 /** A JSON logger whose lines are parsed into `lines`. */
 function jsonLogger() {

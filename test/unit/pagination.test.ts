@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeCursor, encodeEventCursor } from '../../src/domain/cursor.js';
+import { toConnection } from '../../src/data/page.js';
+import { encodeCursor, encodeEventCursor, encodeTimeCursor } from '../../src/domain/cursor.js';
 import { ApiError } from '../../src/graphql/errors.js';
-import {
-  encodeTimeCursor,
-  eventAfter,
-  pageSize,
-  timeAfter,
-  toConnection,
-} from '../../src/graphql/pagination.js';
+import { eventAfter, pageSize, timeAfter } from '../../src/graphql/pagination.js';
 
 const badUserInput = (message: RegExp) => (err: unknown) =>
   err instanceof ApiError && err.extensions.code === 'BAD_USER_INPUT' && message.test(err.message);

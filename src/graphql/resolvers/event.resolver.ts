@@ -1,7 +1,8 @@
 import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { listEvents } from '../../data/event.queries.js';
+import { type Connection, toConnection } from '../../data/page.js';
 import { type GraphQLContext, requireScope } from '../context.js';
-import { type Connection, eventAfter, pageSize, toConnection } from '../pagination.js';
-import { listEvents } from '../queries/event.queries.js';
+import { eventAfter, pageSize } from '../pagination.js';
 import { parseEventFilter } from '../types/event-filter.input.js';
 import { Identity } from '../types/identity.type.js';
 import { IdentityEvent } from '../types/identity-event.type.js';

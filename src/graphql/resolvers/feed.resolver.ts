@@ -1,5 +1,5 @@
 import { Args, Resolver, Root, type SubscribeResolverData, Subscription } from 'type-graphql';
-import { openEventStream } from '../../events/event-stream.js';
+import { openEventStream } from '../../feed/event-stream.js';
 import { type GraphQLContext, requireScope } from '../context.js';
 import { eventAfter } from '../pagination.js';
 import { parseEventFilter } from '../types/event-filter.input.js';

@@ -1,9 +1,10 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import { listIdentities } from '../../data/identity.queries.js';
+import { type Connection, toConnection } from '../../data/page.js';
 import { maskPhone } from '../../domain/phone.js';
 import { type GraphQLContext, hasScope, requireScope } from '../context.js';
 import { parseIdentityId } from '../ids.js';
-import { type Connection, eventAfter, pageSize, timeAfter, toConnection } from '../pagination.js';
-import { listIdentities } from '../queries/identity.queries.js';
+import { eventAfter, pageSize, timeAfter } from '../pagination.js';
 import { Identity } from '../types/identity.type.js';
 import { IdentityConnection } from '../types/identity-connection.type.js';
 import { IdentityEvent } from '../types/identity-event.type.js';

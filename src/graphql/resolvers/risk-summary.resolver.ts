@@ -1,7 +1,7 @@
 import { Arg, Ctx, Query, Resolver } from 'type-graphql';
+import { riskSummary } from '../../data/risk-summary.queries.js';
 import type { Provider } from '../../domain/types.js';
 import { type GraphQLContext, requireScope } from '../context.js';
-import { riskSummary } from '../queries/risk-summary.queries.js';
 import { ProviderEnum } from '../types/enums.js';
 import { RiskSummary } from '../types/risk-summary.type.js';
 

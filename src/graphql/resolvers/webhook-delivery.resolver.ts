@@ -1,7 +1,8 @@
 import { Args, Ctx, Query, Resolver } from 'type-graphql';
+import { listDeliveries } from '../../data/delivery.queries.js';
+import { type Connection, toConnection } from '../../data/page.js';
 import { type GraphQLContext, requireScope } from '../context.js';
-import { type Connection, pageSize, timeAfter, toConnection } from '../pagination.js';
-import { listDeliveries } from '../queries/delivery.queries.js';
+import { pageSize, timeAfter } from '../pagination.js';
 import { WebhookDeliveriesArgs } from '../types/list.args.js';
 import { WebhookDelivery, WebhookDeliveryConnection } from '../types/webhook-delivery.type.js';
 

@@ -1,13 +1,13 @@
 import { Field, ID, InputType } from 'type-graphql';
+import { type EventCriteria, type EventFilterInput, toEventCriteria } from '../../domain/event-criteria.js';
 import type { EventType, Provider } from '../../domain/types.js';
-import { badInput } from '../errors.js';
-import { parseIdentityId } from '../ids.js';
+import { asUserInput } from '../errors.js';
 import { DateTimeScalar } from '../scalars.js';
 import { EventTypeEnum, ProviderEnum } from './enums.js';
 
 /** Every field given must match (AND); an absent or null field does not filter. Parsed by parseEventFilter. */
 @InputType('EventFilter')
-export class EventFilter {
+export class EventFilter implements EventFilterInput {
   @Field(() => ID, { nullable: true })
   identityId?: string | null;
 
@@ -24,35 +24,7 @@ export class EventFilter {
   occurredBefore?: Date | null;
 }
 
-/** An EventFilter once validated: what the SQL (queries/event.queries.ts) and the live feed match on. */
-export interface EventCriteria {
-  identityId: string | null;
-  types: readonly EventType[] | null;
-  providers: readonly Provider[] | null;
-  /** Inclusive. */
-  occurredAfter: Date | null;
-  /** Exclusive: [occurredAfter, occurredBefore) windows tile without overlap or gap. */
-  occurredBefore: Date | null;
-}
-
 /** Validates an EventFilter (BAD_USER_INPUT with a precise message) into criteria. */
 export function parseEventFilter(filter: EventFilter | null | undefined): EventCriteria {
-  const f = filter ?? {};
-  // An empty list would match nothing, which is never what a caller means: say so instead.
-  if (f.types?.length === 0) throw badInput('filter.types must not be empty: omit it to match every type');
-  if (f.providers?.length === 0) {
-    throw badInput('filter.providers must not be empty: omit it to match every provider');
-  }
-  const occurredAfter = f.occurredAfter ?? null;
-  const occurredBefore = f.occurredBefore ?? null;
-  if (occurredAfter && occurredBefore && occurredAfter.getTime() > occurredBefore.getTime()) {
-    throw badInput('filter.occurredAfter must not be later than filter.occurredBefore');
-  }
-  return {
-    identityId: f.identityId == null ? null : parseIdentityId(f.identityId),
-    types: f.types ? [...new Set(f.types)] : null,
-    providers: f.providers ? [...new Set(f.providers)] : null,
-    occurredAfter,
-    occurredBefore,
-  };
+  return asUserInput(() => toEventCriteria(filter));
 }

@@ -1,12 +1,12 @@
 import { Field, ID, ObjectType } from 'type-graphql';
+import type { EventRecord, IdentityRecord } from '../../domain/records.js';
 import type { EventType, Provider } from '../../domain/types.js';
 import { DateTimeScalar } from '../scalars.js';
 import { EventTypeEnum, ProviderEnum } from './enums.js';
-import type { Identity } from './identity.type.js';
 
 /** One stored event. Its `identity` is resolved by IdentityEventResolver through the per-request loader. */
 @ObjectType('IdentityEvent', { description: 'Something a provider (or an admin) told us about an identity' })
-export class IdentityEvent {
+export class IdentityEvent implements EventRecord {
   @Field(() => ID)
   id!: string;
 
@@ -47,5 +47,5 @@ export class IdentityEvent {
   identityId!: string;
 
   /** Not a GraphQL field: the identity as read with the event by the live feed, when it was. */
-  preloadedIdentity?: Identity;
+  preloadedIdentity?: IdentityRecord;
 }

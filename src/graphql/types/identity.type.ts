@@ -1,10 +1,11 @@
 import { Field, ID, ObjectType } from 'type-graphql';
+import type { IdentityRecord } from '../../domain/records.js';
 import type { MonitoringStatus, Provider, RiskLevel } from '../../domain/types.js';
 import { DateTimeScalar } from '../scalars.js';
 import { MonitoringStatusEnum, ProviderEnum, RiskLevelEnum } from './enums.js';
 
 @ObjectType('Identity', { description: 'A monitored identity with its current status and risk level' })
-export class Identity {
+export class Identity implements IdentityRecord {
   @Field(() => ID)
   id!: string;
 

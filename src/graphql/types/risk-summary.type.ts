@@ -1,4 +1,5 @@
 import { Field, Int, ObjectType } from 'type-graphql';
+import type { RiskSummaryRecord } from '../../domain/records.js';
 import type { MonitoringStatus, RiskLevel } from '../../domain/types.js';
 import { MonitoringStatusEnum, RiskLevelEnum } from './enums.js';
 
@@ -24,7 +25,7 @@ export class StatusCount {
   description:
     'Identity counts for dashboards; every level and status is listed, zeros included, in enum order',
 })
-export class RiskSummary {
+export class RiskSummary implements RiskSummaryRecord {
   @Field(() => [RiskCount])
   byRiskLevel!: RiskCount[];
 

@@ -1,11 +1,12 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
+import type { WebhookDeliveryRecord } from '../../domain/records.js';
 import type { Provider } from '../../domain/types.js';
 import { DateTimeScalar } from '../scalars.js';
 import { ProviderEnum } from './enums.js';
 import { PageInfo } from './page-info.type.js';
 
 @ObjectType('WebhookDelivery', { description: 'One webhook POST from a provider and how it was answered' })
-export class WebhookDelivery {
+export class WebhookDelivery implements WebhookDeliveryRecord {
   @Field(() => ID)
   id!: string;
 

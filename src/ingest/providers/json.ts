@@ -3,6 +3,7 @@
  * until one of these has checked them, and request headers may be `string | string[] | undefined`.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { storableText } from '../../domain/text.js';
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -50,19 +51,6 @@ export type JsonBody = { ok: true; value: unknown } | { ok: false; message: stri
 // that PostgreSQL refuses. (A well-formed surrogate pair is harmless; telling it apart is left to
 // storableText, this only decides whether to look.)
 const UNSTORABLE_ESCAPE = /\\u0000|\\u[dD][89a-fA-F]/;
-// A surrogate without its other half.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/**
- * The text as PostgreSQL can store it: U+0000 (refused by text and jsonb) and lone surrogates (refused
- * by jsonb) become U+FFFD, everything else is kept. Authentic deliveries may carry either, since JSON
- * allows them as escapes; refusing them would lose a verified delivery, and the replacement is the same
- * every time, so ids stay stable keys (a redelivery is still a duplicate, a replayed token still a replay).
- */
-export function storableText(text: string): string {
-  return text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATE, '\uFFFD');
-}
-
 /** A parsed JSON value with storableText applied to every string in it, keys included. */
 function storableJson(value: unknown): unknown {
   if (typeof value === 'string') return storableText(value);

@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual, type webcrypto } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors, type JWTPayload, jwtVerify } from 'jose';
 import { hmacVerifyKey } from '../../auth/tokens.js';
+import { storableText } from '../../domain/text.js';
 import type { EventType, NormalizedEvent } from '../../domain/types.js';
 import {
   describeType,
@@ -20,7 +21,6 @@ import {
   readOptionalString,
   readRequiredString,
   singleHeader,
-  storableText,
 } from './json.js';
 import type {
   AuthErrorCode,

@@ -1,18 +1,10 @@
-import type { DataSource } from 'typeorm';
 import type { EventPosition } from '../domain/cursor.js';
+import type { EventCriteria } from '../domain/event-criteria.js';
+import type { FeedEvent } from '../domain/records.js';
 import type { MonitoringStatus, Provider, RiskLevel } from '../domain/types.js';
-import { eventConditions, VISIBLE } from '../graphql/queries/event.queries.js';
-import { EVENT_COLUMNS, type EventRow, toIdentityEvent } from '../graphql/queries/rows.js';
-import { Params } from '../graphql/queries/sql.js';
-import type { EventCriteria } from '../graphql/types/event-filter.input.js';
-import type { Identity } from '../graphql/types/identity.type.js';
-import type { IdentityEvent } from '../graphql/types/identity-event.type.js';
-
-/** An event as the feed hands it out: its position, and its identity as read with it (no query per subscriber). */
-export interface FeedEvent extends IdentityEvent {
-  txId: string;
-  preloadedIdentity: Identity;
-}
+import { eventConditions, VISIBLE } from './event.queries.js';
+import { EVENT_COLUMNS, type EventRow, toEventRecord } from './rows.js';
+import { Params, type Queryable } from './sql.js';
 
 interface FeedRow extends EventRow {
   i_provider: Provider;
@@ -28,7 +20,7 @@ interface FeedRow extends EventRow {
 
 function toFeedEvent(r: FeedRow): FeedEvent {
   return {
-    ...toIdentityEvent(r),
+    ...toEventRecord(r),
     txId: r.tx_id,
     preloadedIdentity: {
       id: r.identity_id,
@@ -51,7 +43,7 @@ function toFeedEvent(r: FeedRow): FeedEvent {
  * (docs/adr/0003-event-order.md). Served by identity_events_feed_idx.
  */
 export async function readFeedPage(
-  db: DataSource,
+  db: Queryable,
   after: EventPosition,
   upTo: EventPosition | null,
   criteria: EventCriteria | null,
@@ -79,7 +71,7 @@ export async function readFeedPage(
 }
 
 /** The position of the newest visible event: where a subscription without `after` starts. */
-export async function endPosition(db: DataSource): Promise<EventPosition> {
+export async function endPosition(db: Queryable): Promise<EventPosition> {
   const rows: { tx_id: string; id: string }[] = await db.query(
     `SELECT e.tx_id::text AS tx_id, e.id::text AS id FROM identity_events e WHERE ${VISIBLE}
      ORDER BY e.tx_id DESC, e.id DESC LIMIT 1`,

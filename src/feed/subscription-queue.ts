@@ -1,7 +1,7 @@
 /**
  * The AsyncIterator graphql-ws pulls one subscription's events from. graphql-ws awaits each send before
  * pulling the next, so a stalled socket stops pulling and `length` grows; the feed checks it before
- * every dispatch (src/events/feed.ts), which is what bounds it.
+ * every dispatch (src/feed/feed.ts), which is what bounds it.
  */
 export class SubscriptionQueue<T> implements AsyncIterableIterator<T> {
   private readonly items: T[] = [];

@@ -1,4 +1,4 @@
-import { storableText } from '../../ingest/providers/json.js';
+import { storableText } from '../domain/text.js';
 
 /** Collects bind parameters while a statement is assembled: values never enter the SQL text. */
 export class Params {
@@ -16,7 +16,7 @@ export class Params {
 export const where = (conditions: readonly string[]) =>
   conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
 
-/** What the queries need of TypeORM: a DataSource, or an EntityManager inside a transaction. */
+/** What every query needs of a database: TypeORM's DataSource, or an EntityManager inside a transaction. */
 export interface Queryable {
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
 }

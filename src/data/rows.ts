@@ -1,13 +1,11 @@
 /**
- * The one place where SQL rows become GraphQL objects: column lists to select and their mappers.
+ * The one place where SQL rows become records (src/domain/records.ts): column lists to select and their mappers.
  * node-postgres returns timestamptz as Date and bigint/xid8/text casts as strings.
  */
-import { encodeEventCursor } from '../../domain/cursor.js';
-import type { EventType, MonitoringStatus, Provider, RiskLevel } from '../../domain/types.js';
-import { type Edge, encodeTimeCursor } from '../pagination.js';
-import type { Identity } from '../types/identity.type.js';
-import type { IdentityEvent } from '../types/identity-event.type.js';
-import type { WebhookDelivery } from '../types/webhook-delivery.type.js';
+import { encodeEventCursor, encodeTimeCursor } from '../domain/cursor.js';
+import type { EventRecord, IdentityRecord, WebhookDeliveryRecord } from '../domain/records.js';
+import type { EventType, MonitoringStatus, Provider, RiskLevel } from '../domain/types.js';
+import type { Edge } from './page.js';
 
 /** Integer microseconds since the epoch, exact (extract(epoch …) is numeric): the time part of a cursor. */
 export const micros = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
@@ -33,7 +31,7 @@ export interface IdentityRow {
   created_us: string;
 }
 
-export function toIdentity(r: IdentityRow): Identity {
+export function toIdentityRecord(r: IdentityRow): IdentityRecord {
   return {
     id: r.id,
     provider: r.provider,
@@ -48,9 +46,9 @@ export function toIdentity(r: IdentityRow): Identity {
   };
 }
 
-export const identityEdge = (r: IdentityRow): Edge<Identity> => ({
+export const identityEdge = (r: IdentityRow): Edge<IdentityRecord> => ({
   cursor: encodeTimeCursor('identity', { us: r.created_us, id: r.id }),
-  node: toIdentity(r),
+  node: toIdentityRecord(r),
 });
 
 export const EVENT_COLUMNS = `e.id::text AS id, e.tx_id::text AS tx_id, e.identity_id, e.provider,
@@ -73,7 +71,7 @@ export interface EventRow {
   verification_status: string | null;
 }
 
-export function toIdentityEvent(r: EventRow): IdentityEvent {
+export function toEventRecord(r: EventRow): EventRecord {
   return {
     id: r.id,
     cursor: encodeEventCursor({ txId: r.tx_id, id: r.id }),
@@ -91,8 +89,8 @@ export function toIdentityEvent(r: EventRow): IdentityEvent {
   };
 }
 
-export function eventEdge(r: EventRow): Edge<IdentityEvent> {
-  const node = toIdentityEvent(r);
+export function eventEdge(r: EventRow): Edge<EventRecord> {
+  const node = toEventRecord(r);
   return { cursor: node.cursor, node };
 }
 
@@ -111,7 +109,7 @@ export interface DeliveryRow {
   received_us: string;
 }
 
-export const deliveryEdge = (r: DeliveryRow): Edge<WebhookDelivery> => ({
+export const deliveryEdge = (r: DeliveryRow): Edge<WebhookDeliveryRecord> => ({
   cursor: encodeTimeCursor('delivery', { us: r.received_us, id: r.id }),
   node: {
     id: r.id,

@@ -1,11 +1,11 @@
+import type { RiskSummaryRecord } from '../domain/records.js';
 import {
   MONITORING_STATUSES,
   type MonitoringStatus,
   type Provider,
   RISK_LEVELS,
   type RiskLevel,
-} from '../../domain/types.js';
-import type { RiskSummary } from '../types/risk-summary.type.js';
+} from '../domain/types.js';
 import type { Queryable } from './sql.js';
 
 interface CountRow {
@@ -21,7 +21,7 @@ interface CountRow {
  * come from the same snapshot and add up). Levels and statuses with no identity are listed with 0,
  * in enum order.
  */
-export async function riskSummary(db: Queryable, provider: Provider | null): Promise<RiskSummary> {
+export async function riskSummary(db: Queryable, provider: Provider | null): Promise<RiskSummaryRecord> {
   const rows = await db.query<CountRow[]>(
     `SELECT risk_level, status, GROUPING(risk_level, status) AS grouping, count(*)::text AS n
      FROM identities WHERE $1::text IS NULL OR provider = $1::text

@@ -1,10 +1,11 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
+import { endPosition, readFeedPage } from '../data/feed.queries.js';
 import { comparePositions, type EventPosition } from '../domain/cursor.js';
-import type { EventCriteria } from '../graphql/types/event-filter.input.js';
-import type { Metrics } from '../http/metrics.js';
-import { endPosition, type FeedEvent, readFeedPage } from './feed.queries.js';
+import type { EventCriteria } from '../domain/event-criteria.js';
+import type { FeedEvent } from '../domain/records.js';
+import type { Metrics } from '../observability/metrics.js';
 import { CHANGE_CHANNEL } from './notifier.js';
 import { ReplayPacer } from './replay-pacer.js';
 
@@ -70,7 +71,7 @@ export class ChangeFeed {
   private pollTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  /** This replica's replays share its pool and event loop through this (src/events/replay-pacer.ts). */
+  /** This replica's replays share its pool and event loop through this (src/feed/replay-pacer.ts). */
   readonly replayPacer = new ReplayPacer();
 
   constructor(private readonly opts: ChangeFeedOptions) {}

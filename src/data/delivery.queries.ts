@@ -1,6 +1,7 @@
-import type { Provider } from '../../domain/types.js';
-import type { Edge, TimePosition } from '../pagination.js';
-import type { WebhookDelivery } from '../types/webhook-delivery.type.js';
+import type { TimePosition } from '../domain/cursor.js';
+import type { WebhookDeliveryRecord } from '../domain/records.js';
+import type { Provider } from '../domain/types.js';
+import type { Edge } from './page.js';
 import { DELIVERY_COLUMNS, type DeliveryRow, deliveryEdge, fromMicros } from './rows.js';
 import { Params, type Queryable, where } from './sql.js';
 
@@ -18,7 +19,7 @@ export async function listDeliveries(
   criteria: DeliveryCriteria,
   limit: number,
   after: TimePosition | null,
-): Promise<Edge<WebhookDelivery>[]> {
+): Promise<Edge<WebhookDeliveryRecord>[]> {
   const p = new Params();
   const conditions: string[] = [];
   if (criteria.provider !== null) conditions.push(`d.provider = ${p.add(criteria.provider)}`);

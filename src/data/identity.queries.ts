@@ -1,8 +1,18 @@
-import type { Edge, TimePosition } from '../pagination.js';
-import type { Identity } from '../types/identity.type.js';
-import type { IdentityFilter } from '../types/identity-filter.input.js';
-import { fromMicros, IDENTITY_COLUMNS, type IdentityRow, identityEdge, toIdentity } from './rows.js';
+import type { TimePosition } from '../domain/cursor.js';
+import type { IdentityRecord } from '../domain/records.js';
+import type { MonitoringStatus, Provider, RiskLevel } from '../domain/types.js';
+import type { Edge } from './page.js';
+import { fromMicros, IDENTITY_COLUMNS, type IdentityRow, identityEdge, toIdentityRecord } from './rows.js';
 import { Params, type Queryable, where } from './sql.js';
+
+/** Every field given must match (AND); an absent or null field does not filter. */
+export interface IdentityCriteria {
+  status?: MonitoringStatus | null;
+  riskLevel?: RiskLevel | null;
+  provider?: Provider | null;
+  clientCustomerId?: string | null;
+  providerIdentityId?: string | null;
+}
 
 /**
  * A page of identities, newest first by (created_at DESC, id DESC), strictly after `after`;
@@ -10,10 +20,10 @@ import { Params, type Queryable, where } from './sql.js';
  */
 export async function listIdentities(
   db: Queryable,
-  filter: IdentityFilter | null | undefined,
+  filter: IdentityCriteria | null | undefined,
   limit: number,
   after: TimePosition | null,
-): Promise<Edge<Identity>[]> {
+): Promise<Edge<IdentityRecord>[]> {
   const p = new Params();
   const conditions: string[] = [];
   if (filter?.status != null) conditions.push(`i.status = ${p.add(filter.status)}`);
@@ -37,10 +47,10 @@ export async function listIdentities(
 }
 
 /** Identities by id, in one statement (the identity loader's batch). Unknown ids are left out. */
-export async function identitiesByIds(db: Queryable, ids: readonly string[]): Promise<Identity[]> {
+export async function identitiesByIds(db: Queryable, ids: readonly string[]): Promise<IdentityRecord[]> {
   const rows = await db.query<IdentityRow[]>(
     `SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.id = ANY($1::uuid[])`,
     [[...new Set(ids)]],
   );
-  return rows.map(toIdentity);
+  return rows.map(toIdentityRecord);
 }

@@ -1,8 +1,9 @@
 import type { DataSource } from 'typeorm';
+import { readFeedPage } from '../data/feed.queries.js';
 import { comparePositions, type EventPosition } from '../domain/cursor.js';
-import type { EventCriteria } from '../graphql/types/event-filter.input.js';
+import type { EventCriteria } from '../domain/event-criteria.js';
+import type { FeedEvent } from '../domain/records.js';
 import type { ChangeFeed } from './feed.js';
-import { type FeedEvent, readFeedPage } from './feed.queries.js';
 import { SubscriptionQueue } from './subscription-queue.js';
 
 /** Live events held during a resume's replay, as a multiple of the live buffer (a 10,000-event replay takes ~1 s). */

@@ -1,7 +1,7 @@
-import type { EventPosition } from '../../domain/cursor.js';
-import type { Edge } from '../pagination.js';
-import type { EventCriteria } from '../types/event-filter.input.js';
-import type { IdentityEvent } from '../types/identity-event.type.js';
+import type { EventPosition } from '../domain/cursor.js';
+import type { EventCriteria } from '../domain/event-criteria.js';
+import type { EventRecord } from '../domain/records.js';
+import type { Edge } from './page.js';
 import { EVENT_COLUMNS, type EventRow, eventEdge } from './rows.js';
 import { Params, type Queryable, where } from './sql.js';
 
@@ -37,7 +37,7 @@ export async function listEvents(
   criteria: EventCriteria,
   limit: number,
   after: EventPosition | null,
-): Promise<Edge<IdentityEvent>[]> {
+): Promise<Edge<EventRecord>[]> {
   const p = new Params();
   const conditions = [VISIBLE, ...eventConditions(p, criteria)];
   if (after) conditions.push(before(p, after));
@@ -59,7 +59,7 @@ export async function eventsOfIdentities(
   identityIds: readonly string[],
   limit: number,
   after: EventPosition | null,
-): Promise<Map<string, Edge<IdentityEvent>[]>> {
+): Promise<Map<string, Edge<EventRecord>[]>> {
   const p = new Params();
   const ids = p.add([...new Set(identityIds)]);
   const conditions = ['e.identity_id = k.identity_id', VISIBLE];
@@ -73,7 +73,7 @@ export async function eventsOfIdentities(
      ORDER BY e.identity_id, e.tx_id::xid8 DESC, e.id::bigint DESC`,
     p.values,
   );
-  const byIdentity = new Map<string, Edge<IdentityEvent>[]>(identityIds.map((id) => [id, []]));
+  const byIdentity = new Map<string, Edge<EventRecord>[]>(identityIds.map((id) => [id, []]));
   for (const row of rows) byIdentity.get(row.identity_id)?.push(eventEdge(row));
   return byIdentity;
 }
