@@ -181,7 +181,7 @@ export const VARIABLES = {
   },
   HOST: {
     group: 'Server',
-    description: 'Bind address',
+    description: 'Address the HTTP and WebSocket server listens on (`0.0.0.0`: every interface)',
     default: '`127.0.0.1`; `0.0.0.0` in production',
     example: '',
     secret: false,
@@ -224,10 +224,11 @@ export const VARIABLES = {
   PROVE_WEBHOOK_SECRET: {
     group: 'Webhooks',
     description:
-      "Prove's HS256 webhook secret as the Portal shows it (`whsec_…`). A token verifies under the UTF-8 " +
-      'bytes of the whole string or, when the part after `whsec_` is base64 of at least 16 bytes, under those ' +
-      'decoded bytes; each delivery records which matched (`webhookDeliveries { signingKey }`) and `/metrics` ' +
-      'counts them ([Prove](docs/api.md#prove-webhooksprove))',
+      "Prove's HS256 webhook secret as the Portal shows it (`whsec_…`). Prove does not say which bytes it signs " +
+      'with: a token verifies under the UTF-8 bytes of the whole string or, when the part after `whsec_` is ' +
+      'base64 of at least 16 bytes, under those decoded bytes; each delivery records which matched ' +
+      '(`webhookDeliveries { signingKey }`: `utf8` or `base64`) and `/metrics` counts them ' +
+      '(`webhook_signing_key_matches_total`; [Prove](docs/api.md#prove-webhooksprove))',
     default: webhookDefault('prove'),
     example: '',
     secret: true,
@@ -326,16 +327,16 @@ export const VARIABLES = {
   },
   PROVE_CLIENT_ID: {
     group: 'Enrollment',
-    description: 'Prove Identity Manager API client id for enrollment; set with `PROVE_CLIENT_SECRET`',
-    default: 'local sandbox enrollment (both unset)',
+    description: 'Prove Identity Manager API client id for enrollment; both credentials or neither',
+    default: 'local sandbox enrollment (with `PROVE_CLIENT_SECRET` unset too)',
     example: '',
     secret: false,
     parse: asIs,
   },
   PROVE_CLIENT_SECRET: {
     group: 'Enrollment',
-    description: 'Prove Identity Manager API client secret; set with `PROVE_CLIENT_ID`',
-    default: 'local sandbox enrollment (both unset)',
+    description: 'Prove Identity Manager API client secret for enrollment; both credentials or neither',
+    default: 'local sandbox enrollment (with `PROVE_CLIENT_ID` unset too)',
     example: '',
     secret: true,
     parse: asIs,
