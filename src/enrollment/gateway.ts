@@ -2,6 +2,7 @@
  * What the enrollment service needs from a provider: implemented by the Prove Identity Manager
  * client (prove-client.ts) and by the local sandbox (sandbox-gateway.ts), chosen at start-up.
  */
+import type { EnrollErrorCode } from '../domain/error-codes.js';
 
 export interface EnrollRequest {
   /** E.164, e.g. +12001004031 (the service validates it: US numbers only). */
@@ -9,8 +10,14 @@ export interface EnrollRequest {
   clientCustomerId: string | null;
 }
 
-/** One batch item's outcome; `code` uses the API's error codes, e.g. `INVALID_PHONE_NUMBER`. */
-export type BatchItemResult = { ok: true; proveId: string } | { ok: false; code: string; message: string };
+/** One batch item's outcome: Prove refused the number (INVALID_PHONE_NUMBER) or failed otherwise. */
+export type BatchItemResult =
+  | { ok: true; proveId: string }
+  | {
+      ok: false;
+      code: Extract<EnrollErrorCode, 'INVALID_PHONE_NUMBER' | 'PROVIDER_UNAVAILABLE'>;
+      message: string;
+    };
 
 export interface EnrollmentGateway {
   readonly mode: 'prove' | 'sandbox';
