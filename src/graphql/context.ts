@@ -6,6 +6,7 @@ import type { ChangeFeed } from '../feed/feed.js';
 import type { ChangeNotifier } from '../feed/notifier.js';
 import { forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './loaders.js';
+import { ReadTags, UNRECORDED } from './read-tags.js';
 
 /** The process-wide services resolvers may use, built once by the composition root (src/server.ts). */
 export interface Services {
@@ -34,6 +35,8 @@ export interface GraphQLContext {
   connection: Connection | null;
   /** Batching loaders of this request or WebSocket operation (src/graphql/loaders.ts). */
   loaders: Loaders;
+  /** What this request's answer read, for the response cache. */
+  reads: ReadTags;
 }
 
 /** One context per HTTP request or per WebSocket operation (its batching loaders live here). */
@@ -43,13 +46,16 @@ export function makeContext(args: {
   services: Services;
   connection?: Connection;
 }): GraphQLContext {
+  // Only HTTP answers are cached: a WebSocket operation records nothing.
+  const reads = args.connection ? UNRECORDED : new ReadTags();
   return {
     principal: args.principal,
     requestId: args.requestId,
     db: args.services.db,
     services: args.services,
     connection: args.connection ?? null,
-    loaders: createLoaders(args.services.db),
+    loaders: createLoaders(args.services.db, reads),
+    reads,
   };
 }
 

@@ -4,6 +4,7 @@ import { identitiesByIds } from '../data/identity.queries.js';
 import type { Edge } from '../data/page.js';
 import type { Queryable } from '../data/sql.js';
 import type { EventPosition } from '../domain/cursor.js';
+import type { ReadTags } from './read-tags.js';
 import type { Identity } from './types/identity.type.js';
 import type { IdentityEvent } from './types/identity-event.type.js';
 
@@ -29,10 +30,11 @@ const pageKey = (k: { limit: number; after: EventPosition | null }) =>
  * They batch but do not memoise (`cache: false`): a WebSocket operation's context lives as long as its
  * subscription, and a memoised identity would show a stale status and risk on every later event.
  */
-export function createLoaders(db: Queryable): Loaders {
+export function createLoaders(db: Queryable, reads: ReadTags): Loaders {
   return {
     identity: new DataLoader<string, Identity | null>(
       async (ids) => {
+        for (const id of ids) reads.identity(id);
         const found = new Map((await identitiesByIds(db, ids)).map((i) => [i.id, i]));
         return ids.map((id) => found.get(id) ?? null);
       },
@@ -43,6 +45,7 @@ export function createLoaders(db: Queryable): Loaders {
         // Keys of one batch usually share one page shape (the same field with the same arguments).
         const groups = new Map<string, IdentityEventsKey[]>();
         for (const k of keys) {
+          reads.identity(k.identityId);
           const group = groups.get(pageKey(k));
           if (group) group.push(k);
           else groups.set(pageKey(k), [k]);

@@ -20,7 +20,11 @@ export class IdentityEventResolver {
   ): Promise<Connection<IdentityEvent>> {
     requireScope(ctx, 'events:read');
     const limit = pageSize(first);
-    return toConnection(await listEvents(ctx.db, parseEventFilter(filter), limit, eventAfter(after)), limit);
+    const criteria = parseEventFilter(filter);
+    // One identity's events change only with it; any other list with any commit.
+    if (criteria.identityId) ctx.reads.identity(criteria.identityId);
+    else ctx.reads.anyCommit = true;
+    return toConnection(await listEvents(ctx.db, criteria, limit, eventAfter(after)), limit);
   }
 
   /** Follows its root's scope (contract, Auth): an event's reader may see whose event it is. */

@@ -5,6 +5,7 @@ import { maskPhone } from '../../domain/phone.js';
 import { type GraphQLContext, hasScope, requireScope } from '../context.js';
 import { parseIdentityId } from '../ids.js';
 import { eventAfter, pageSize, timeAfter } from '../pagination.js';
+import { isFiltering, recordIdentitiesRead } from '../read-tags.js';
 import { Identity } from '../types/identity.type.js';
 import { IdentityConnection } from '../types/identity-connection.type.js';
 import { IdentityEvent } from '../types/identity-event.type.js';
@@ -29,7 +30,10 @@ export class IdentityResolver {
   ): Promise<Connection<Identity>> {
     requireScope(ctx, 'identities:read');
     const limit = pageSize(first);
-    return toConnection(await listIdentities(ctx.db, filter, limit, timeAfter('identity', after)), limit);
+    const position = timeAfter('identity', after);
+    const page = toConnection(await listIdentities(ctx.db, filter, limit, position), limit);
+    recordIdentitiesRead(ctx.reads, page, { filtered: isFiltering(filter), paged: position !== null });
+    return page;
   }
 
   @FieldResolver(() => String, {

@@ -13,6 +13,7 @@ export class RiskSummaryResolver {
     @Ctx() ctx: GraphQLContext,
   ): Promise<RiskSummary> {
     requireScope(ctx, 'identities:read');
+    ctx.reads.anyCommit = true;
     return riskSummary(ctx.db, provider ?? null);
   }
 }

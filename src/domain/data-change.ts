@@ -1,0 +1,15 @@
+/**
+ * What a commit changed, as far as readers of identities and events care: the identities it touched
+ * (their rows, or their events), each with when it was created, so a cached first page of identities
+ * can tell whether one would now appear on it. `null` where a change is not known precisely: anything
+ * may have changed.
+ */
+export interface DataChange {
+  identities: readonly ChangedIdentity[];
+}
+
+export interface ChangedIdentity {
+  id: string;
+  /** created_at in microseconds since the epoch, as a decimal string (exact, as cursors keep it). */
+  createdUs: string;
+}
