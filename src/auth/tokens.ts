@@ -1,5 +1,6 @@
-import { webcrypto } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { AuthConfig } from '../config.js';
 import { type Principal, SCOPES } from './scopes.js';
 
@@ -15,6 +16,12 @@ export const MAX_TOKEN_LIFETIME_DAYS = 30;
 const MAX_TOKEN_LIFETIME_S = MAX_TOKEN_LIFETIME_DAYS * 24 * 3600;
 /** Clock skew allowed between the issuer and this server, in seconds. */
 const CLOCK_TOLERANCE_S = 30;
+/**
+ * Verified tokens are remembered (by their SHA-256, never as sent) until they expire, and at most this
+ * long: a key withdrawn from the JWKS stops a token it signed within it, as jose's own key cache does.
+ */
+const VERIFIED_TOKEN_TTL_MS = 5 * 60_000;
+const VERIFIED_TOKENS_KEPT = 10_000;
 
 /**
  * exp - iat at most the maximum, and exp at most the maximum from now (without iat, or with an iat
@@ -70,9 +77,24 @@ export function hmacVerifyKey(secret: Uint8Array): Promise<webcrypto.CryptoKey> 
 
 /**
  * Verifies API bearer tokens with jose: HS256 with a shared secret, or RS256/ES256 from a JWKS URL.
- * Every token must expire, within MAX_TOKEN_LIFETIME_DAYS.
+ * Every token must expire, within MAX_TOKEN_LIFETIME_DAYS. A token verified once is answered from
+ * memory until it expires (a client sends the same one on every request); refusals are not kept.
  */
 export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
+  const verify = createUncachedVerifier(auth);
+  const verified = new LRUCache<string, Principal>({ max: VERIFIED_TOKENS_KEPT, ttl: VERIFIED_TOKEN_TTL_MS });
+  return async (token) => {
+    const hash = createHash('sha256').update(token).digest('base64');
+    const known = verified.get(hash);
+    if (known) return known;
+    const principal = await verify(token);
+    const left = principal.expiresAt - Date.now();
+    if (left > 0) verified.set(hash, principal, { ttl: Math.min(left, VERIFIED_TOKEN_TTL_MS) });
+    return principal;
+  };
+}
+
+function createUncachedVerifier(auth: AuthConfig): TokenVerifier {
   const key: JWTVerifyGetKey | Promise<webcrypto.CryptoKey> =
     auth.kind === 'jwks' ? createRemoteJWKSet(auth.jwksUrl) : hmacVerifyKey(auth.secret);
   const algorithms = auth.kind === 'jwks' ? ['RS256', 'ES256'] : ['HS256'];
