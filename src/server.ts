@@ -28,9 +28,10 @@ import { createIngestService } from './ingest/ingest.service.js';
 import { findRefusals } from './ingest/item-by-item.js';
 import { createProviders } from './ingest/providers/index.js';
 import { createRejectionRecorder } from './ingest/rejections.js';
+import { startRetention } from './ingest/retention.js';
 import { Spool } from './ingest/spool.js';
 import { startSpoolLoader } from './ingest/spool-loader.js';
-import { purgeExpiredTokenIds, purgeOldDeliveries, storeBatch } from './ingest/store.js';
+import { storeBatch } from './ingest/store.js';
 import { registerWebhookRoutes } from './ingest/webhook.routes.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type PoolStats } from './observability/metrics.js';
@@ -192,23 +193,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const enrollment = createEnrollmentService({ db, gateway, notifier, log });
   const services: Services = { db, notifier, feed, gateway, enrollment };
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
-  let purgingDeliveries = false;
-  const purge = setInterval(() => {
-    purgeExpiredTokenIds(db).catch((err: unknown) => log.warn({ err }, 'could not purge expired token ids'));
-    const days = config.deliveryRetentionDays;
-    // A first purge of a large table may outlast the interval: never two at once.
-    if (days === null || purgingDeliveries) return;
-    purgingDeliveries = true;
-    purgeOldDeliveries(db, days)
-      .then(
-        (n) => n > 0 && log.info({ deleted: n, days }, 'purged old delivery records'),
-        (err: unknown) => log.warn({ err }, 'could not purge old delivery records'),
-      )
-      .finally(() => {
-        purgingDeliveries = false;
-      });
-  }, 5 * 60_000);
-  purge.unref();
+  const retention = startRetention({ db, deliveryRetentionDays: config.deliveryRetentionDays, log });
 
   const apollo = createApollo({ schema, app, log, metrics, production: config.production, responseCache });
   await apollo.start();
@@ -251,7 +236,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
   } catch (err) {
     // The port is taken, or the host cannot be bound: undo everything started so far.
-    clearInterval(purge);
+    await retention.stop();
     await ws.close();
     await apollo.stop();
     await spoolLoader.stop();
@@ -278,7 +263,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     fastify: app,
     close() {
       closing ??= (async () => {
-        clearInterval(purge);
+        await retention.stop();
         draining = true;
         await ws.close();
         await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
