@@ -2,10 +2,9 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
+import { createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, type DatabaseInfo, openDatabase } from './db/database.js';
 import { createEnrollmentService } from './enrollment/enrollment.service.js';
@@ -15,7 +14,7 @@ import { sandboxGateway } from './enrollment/sandbox-gateway.js';
 import { ChangeFeed } from './feed/feed.js';
 import { createChangeNotifier } from './feed/notifier.js';
 import { createApollo } from './graphql/apollo.js';
-import { type GraphQLContext, makeContext, type Services } from './graphql/context.js';
+import { httpContext, type Services } from './graphql/context.js';
 import { createResponseCache } from './graphql/response-cache.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
@@ -200,21 +199,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   app.route({
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
-    handler: fastifyApolloHandler(apollo, {
-      async context(req): Promise<GraphQLContext> {
-        const header = req.headers.authorization;
-        if (header === undefined) return makeContext({ principal: null, requestId: req.id, services });
-        const token = bearerToken(header);
-        try {
-          if (!token) throw new Error('not a bearer token');
-          return makeContext({ principal: await verify(token), requestId: req.id, services });
-        } catch (err) {
-          throw new GraphQLError(`invalid bearer token: ${(err as Error).message}`, {
-            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-          });
-        }
-      },
-    }),
+    handler: fastifyApolloHandler(apollo, { context: httpContext(services, verify) }),
   });
 
   const ws = createWsServer({
