@@ -19,6 +19,7 @@ import { createResponseCache } from './graphql/response-cache.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
 import { WS_LIMITS, type WsLimits } from './graphql/ws-limits.js';
+import { DRAIN_OPTIONS, registerDrain } from './http/drain.js';
 import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
 import { FASTIFY_TIMEOUTS, LISTEN_BACKLOG, MAX_CONNECTIONS } from './http/timeouts.js';
@@ -100,23 +101,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    // While it drains, fastify answers every response with `Connection: close`; the hook below decides
-    // which requests are still served (fastify's own 503 would refuse webhooks and not in the contract's words).
-    return503OnClosing: false,
-    forceCloseConnections: 'idle',
+    ...DRAIN_OPTIONS,
     // Slow and idle clients are cut by the limits of src/http/timeouts.ts (stated in the README).
     ...FASTIFY_TIMEOUTS,
   });
   app.server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
   app.server.on('drop', () => metrics.httpConnectionsDropped.inc());
 
-  // Draining: a webhook that reaches us on a connection still open is verified and committed as ever
-  // (PostgreSQL is closed only once in-flight requests are done): Prove never retries, so refusing it
-  // would lose it. Anything else is answered 503, as the contract words it, and the client goes elsewhere.
-  let draining = false;
-  app.addHook('onRequest', async (req, reply) => {
-    if (draining && !req.url.startsWith('/webhooks/')) return reply.code(503).send({ error: 'unavailable' });
-  });
+  const drain = registerDrain(app);
 
   app.addHook('onResponse', async (req, reply) => {
     metrics.httpRequests.observe(
@@ -249,7 +241,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     close() {
       closing ??= (async () => {
         await retention.stop();
-        draining = true;
+        drain.begin();
         await ws.close();
         await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
         await rejections.settled();
