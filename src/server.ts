@@ -2,10 +2,9 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { bearerToken, createTokenVerifier, signToken } from './auth/tokens.js';
+import { createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, type DatabaseInfo, openDatabase } from './db/database.js';
 import { createEnrollmentService } from './enrollment/enrollment.service.js';
@@ -15,11 +14,12 @@ import { sandboxGateway } from './enrollment/sandbox-gateway.js';
 import { ChangeFeed } from './feed/feed.js';
 import { createChangeNotifier } from './feed/notifier.js';
 import { createApollo } from './graphql/apollo.js';
-import { type GraphQLContext, makeContext, type Services } from './graphql/context.js';
+import { httpContext, type Services } from './graphql/context.js';
 import { createResponseCache } from './graphql/response-cache.js';
 import { createSchema } from './graphql/schema.js';
 import { createWsServer } from './graphql/ws.js';
 import { WS_LIMITS, type WsLimits } from './graphql/ws-limits.js';
+import { DRAIN_OPTIONS, registerDrain } from './http/drain.js';
 import { registerExplorer } from './http/explorer.js';
 import { registerHealthRoutes } from './http/health.js';
 import { FASTIFY_TIMEOUTS, LISTEN_BACKLOG, MAX_CONNECTIONS } from './http/timeouts.js';
@@ -28,10 +28,12 @@ import { createIngestService } from './ingest/ingest.service.js';
 import { findRefusals } from './ingest/item-by-item.js';
 import { createProviders } from './ingest/providers/index.js';
 import { createRejectionRecorder } from './ingest/rejections.js';
+import { startRetention } from './ingest/retention.js';
 import { Spool } from './ingest/spool.js';
 import { startSpoolLoader } from './ingest/spool-loader.js';
-import { purgeExpiredTokenIds, purgeOldDeliveries, storeBatch } from './ingest/store.js';
+import { storeBatch } from './ingest/store.js';
 import { registerWebhookRoutes } from './ingest/webhook.routes.js';
+import { Lifecycle } from './lifecycle.js';
 import { createLogger } from './observability/logger.js';
 import { createMetrics, type PoolStats } from './observability/metrics.js';
 
@@ -49,7 +51,10 @@ export interface App {
   /** The PostgreSQL in use, for the start-up summary. */
   database: DatabaseInfo;
   fastify: FastifyInstance;
-  /** Graceful: stop accepting, close sockets with 1001, finish in-flight requests, close the pool, stop PostgreSQL. */
+  /**
+   * Graceful: stop accepting, close sockets with 1001, finish in-flight requests, flush, close the pool,
+   * stop PostgreSQL (START_STEPS, in reverse).
+   */
   close(): Promise<void>;
 }
 
@@ -67,6 +72,11 @@ export interface StartOptions {
   wsLimits?: Partial<WsLimits>;
   /** Concurrent sockets before new ones are dropped (MAX_CONNECTIONS by default; tests lower it). */
   maxConnections?: number;
+  /**
+   * Fail start-up right after this step, as if the next one had thrown: most steps have no fault a test
+   * can cause for real, and each must be shown to be undone (test/api/startup-failure.test.ts).
+   */
+  failAfter?: StartStep;
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -79,57 +89,67 @@ function poolStatsOf(db: DataSource): () => PoolStats {
   };
 }
 
+/**
+ * What startServer starts, in order; each is stopped in reverse, on close() and when a later step fails.
+ * Fastify (`http`) comes after everything its routes use, so requests finish before any of that stops;
+ * `listen` is last, so nothing is served before everything is up.
+ */
+export const START_STEPS = [
+  'database', // the pool, and the embedded PostgreSQL when this server started it
+  'retention', // deletes expired token ids and old delivery records; needs only the pool
+  'spool', // its directory: no stop, but start-up fails here when it cannot be made
+  'feed', // the change feed's LISTEN connection and poll timer
+  'notifier', // stopping waits for the NOTIFY in flight
+  'spool-loader',
+  'rejections', // stopping waits for the rejections being recorded
+  'http', // fastify: stopping waits for in-flight requests
+  'apollo',
+  'ws', // graphql-ws on the HTTP server's upgrades
+  'listen',
+] as const;
+export type StartStep = (typeof START_STEPS)[number];
+
 /** Composition root: builds and wires everything, listens, and returns the running app. */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<App> {
   const log = opts.logger ?? createLogger(config.logLevel);
-  const database =
-    opts.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log }));
+  const life = new Lifecycle(START_STEPS, {
+    failAfter: opts.failAfter,
+    onStopError: (step, err) => log.error({ err, step }, 'could not stop a part of the server'),
+  });
+  try {
+    return await compose(config, opts, log, life);
+  } catch (err) {
+    await life.close().catch(() => undefined); // each failed stop is logged by onStopError
+    throw err;
+  }
+}
+
+/** Starts each of START_STEPS on `life`, wiring the rest between them. */
+async function compose(
+  config: Config,
+  opts: StartOptions,
+  log: Logger,
+  life: Lifecycle<StartStep>,
+): Promise<App> {
+  const database = await life.start(
+    'database',
+    () => opts.database ?? openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log }),
+    // A database given by the caller is the caller's to close.
+    (d) => (opts.database ? undefined : d.close()),
+  );
   const db = database.dataSource;
+  await life.start(
+    'retention',
+    () => startRetention({ db, deliveryRetentionDays: config.deliveryRetentionDays, log }),
+    (r) => r.stop(),
+  );
   const metrics = createMetrics(poolStatsOf(db));
   const verify = createTokenVerifier(config.auth);
   const devToken = config.auth.kind === 'dev' ? await signToken(config.auth.secret) : null;
   const schema = await createSchema();
 
-  // Fastify's own logger is a child, so its level can be raised alone while it listens (below).
-  const fastifyLog = log.child({});
-  const app = Fastify({
-    // pino 10's Logger and fastify's pino-9-based FastifyBaseLogger differ only in typings.
-    loggerInstance: fastifyLog as unknown as FastifyBaseLogger,
-    bodyLimit: BODY_LIMIT,
-    // No line per request: at thousands of webhooks a second, metrics tell more for less.
-    logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
-    // While it drains, fastify answers every response with `Connection: close`; the hook below decides
-    // which requests are still served (fastify's own 503 would refuse webhooks and not in the contract's words).
-    return503OnClosing: false,
-    forceCloseConnections: 'idle',
-    // Slow and idle clients are cut by the limits of src/http/timeouts.ts (stated in the README).
-    ...FASTIFY_TIMEOUTS,
-  });
-  app.server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
-  app.server.on('drop', () => metrics.httpConnectionsDropped.inc());
-
-  // Draining: a webhook that reaches us on a connection still open is verified and committed as ever
-  // (PostgreSQL is closed only once in-flight requests are done): Prove never retries, so refusing it
-  // would lose it. Anything else is answered 503, as the contract words it, and the client goes elsewhere.
-  let draining = false;
-  app.addHook('onRequest', async (req, reply) => {
-    if (draining && !req.url.startsWith('/webhooks/')) return reply.code(503).send({ error: 'unavailable' });
-  });
-
-  app.addHook('onResponse', async (req, reply) => {
-    metrics.httpRequests.observe(
-      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-  });
-
-  registerHealthRoutes(app, db, metrics);
-  if (!config.production) await registerExplorer(app, { devToken });
-
   const spool = new Spool(config.spoolDir, log, (reason) => metrics.spoolSetAside.inc({ reason }));
-  await spool.init();
+  await life.start('spool', () => spool.init());
   // Repeated read queries are answered from memory until events are committed here, another replica
   // NOTIFYs a commit, or the feed reads new events (docs/adr/0008-response-cache.md).
   const responseCache =
@@ -138,27 +158,52 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       : null;
   // Tells this replica's NOTIFYs from others' (src/feed/notifier.ts).
   const replicaId = randomUUID();
-  const notifier = createChangeNotifier(db, log, {
+  const feed = new ChangeFeed({
+    db,
+    connectionString: database.url,
+    log,
+    metrics,
+    ...(opts.subscriptionBuffer ? { bufferLimit: opts.subscriptionBuffer } : {}),
     replicaId,
-    onLocalCommit: () => responseCache?.invalidate(),
+    ...(responseCache ? { onChange: () => responseCache.invalidate() } : {}),
   });
+  await life.start(
+    'feed',
+    () => feed.start(),
+    () => feed.stop(),
+  );
+  const notifier = await life.start(
+    'notifier',
+    () => createChangeNotifier(db, log, { replicaId, onLocalCommit: () => responseCache?.invalidate() }),
+    (n) => n.flush(),
+  );
   // Group commit: deliveries that arrive while earlier ones are being written go in one transaction.
+  // Nothing of it to stop: each write is awaited by its caller, and the pool's end by a late one.
   const commits = createCommitQueue({
     write: (records) => storeBatch(db, records),
     ...INGEST_BATCHING,
     onBatch: (n) => metrics.webhookCommitBatch.observe(n),
   });
-  const spoolLoader = startSpoolLoader({
-    spool,
-    store: commits.store,
-    findRefusals: (record) => findRefusals(db, record),
-    log,
-    onLoaded: (_r, result) => {
-      if (!result.replayed && result.accepted > 0) notifier.poke();
-    },
-  });
+  const spoolLoader = await life.start(
+    'spool-loader',
+    () =>
+      startSpoolLoader({
+        spool,
+        store: commits.store,
+        findRefusals: (record) => findRefusals(db, record),
+        log,
+        onLoaded: (_r, result) => {
+          if (!result.replayed && result.accepted > 0) notifier.poke();
+        },
+      }),
+    (l) => l.stop(),
+  );
   void spoolLoader.kick(); // deliveries spooled before a restart load now
-  const rejections = createRejectionRecorder(db, metrics, log);
+  const rejections = await life.start(
+    'rejections',
+    () => createRejectionRecorder(db, metrics, log),
+    (r) => r.settled(),
+  );
   const ingest = createIngestService({
     store: commits.store,
     spool,
@@ -170,16 +215,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     onSpooled: () => void spoolLoader.kick(),
     onCommitted: () => notifier.poke(),
   });
-  const feed = new ChangeFeed({
-    db,
-    connectionString: database.url,
-    log,
-    metrics,
-    ...(opts.subscriptionBuffer ? { bufferLimit: opts.subscriptionBuffer } : {}),
-    replicaId,
-    ...(responseCache ? { onChange: () => responseCache.invalidate() } : {}),
-  });
-  await feed.start();
   // With Prove credentials, enrollment is forwarded to Prove; without, the local sandbox (contract, Enrollment).
   const gateway: EnrollmentGateway = config.prove
     ? proveGateway({
@@ -191,45 +226,54 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     : sandboxGateway();
   const enrollment = createEnrollmentService({ db, gateway, notifier, log });
   const services: Services = { db, notifier, feed, gateway, enrollment };
+
+  // Fastify's own logger is a child, so its level can be raised alone while it listens (listen below).
+  const fastifyLog = log.child({});
+  // After everything its routes use: stopping it (in-flight requests finished) comes before they stop.
+  const app = await life.start(
+    'http',
+    () =>
+      Fastify({
+        // pino 10's Logger and fastify's pino-9-based FastifyBaseLogger differ only in typings.
+        loggerInstance: fastifyLog as unknown as FastifyBaseLogger,
+        bodyLimit: BODY_LIMIT,
+        // No line per request: at thousands of webhooks a second, metrics tell more for less.
+        logController: new LogController({ disableRequestLogging: true }),
+        requestIdHeader: 'x-request-id',
+        genReqId: () => randomUUID(),
+        ...DRAIN_OPTIONS,
+        // Slow and idle clients are cut by the limits of src/http/timeouts.ts (stated in the README).
+        ...FASTIFY_TIMEOUTS,
+      }),
+    // Stops listening and waits for in-flight requests (done already when Apollo's stop closed it).
+    (app) => app.close(),
+  );
+  app.server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
+  app.server.on('drop', () => metrics.httpConnectionsDropped.inc());
+  const drain = registerDrain(app);
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequests.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  registerHealthRoutes(app, db, metrics);
+  if (!config.production) await registerExplorer(app, { devToken });
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
-  let purgingDeliveries = false;
-  const purge = setInterval(() => {
-    purgeExpiredTokenIds(db).catch((err: unknown) => log.warn({ err }, 'could not purge expired token ids'));
-    const days = config.deliveryRetentionDays;
-    // A first purge of a large table may outlast the interval: never two at once.
-    if (days === null || purgingDeliveries) return;
-    purgingDeliveries = true;
-    purgeOldDeliveries(db, days)
-      .then(
-        (n) => n > 0 && log.info({ deleted: n, days }, 'purged old delivery records'),
-        (err: unknown) => log.warn({ err }, 'could not purge old delivery records'),
-      )
-      .finally(() => {
-        purgingDeliveries = false;
-      });
-  }, 5 * 60_000);
-  purge.unref();
 
   const apollo = createApollo({ schema, app, log, metrics, production: config.production, responseCache });
-  await apollo.start();
+  await life.start(
+    'apollo',
+    () => apollo.start(),
+    // Its drain plugin closes fastify first (in-flight requests finish), then Apollo stops.
+    () => apollo.stop(),
+  );
   app.route({
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
-    handler: fastifyApolloHandler(apollo, {
-      async context(req): Promise<GraphQLContext> {
-        const header = req.headers.authorization;
-        if (header === undefined) return makeContext({ principal: null, requestId: req.id, services });
-        const token = bearerToken(header);
-        try {
-          if (!token) throw new Error('not a bearer token');
-          return makeContext({ principal: await verify(token), requestId: req.id, services });
-        } catch (err) {
-          throw new GraphQLError(`invalid bearer token: ${(err as Error).message}`, {
-            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-          });
-        }
-      },
-    }),
+    handler: fastifyApolloHandler(apollo, { context: httpContext(services, verify) }),
   });
 
   const ws = createWsServer({
@@ -241,33 +285,23 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     production: config.production,
     limits: { ...WS_LIMITS, ...opts.wsLimits },
   });
-  app.server.on('upgrade', ws.handleUpgrade);
+  await life.start(
+    'ws',
+    () => app.server.on('upgrade', ws.handleUpgrade),
+    () => ws.close(), // every socket told 1001 before fastify waits for connections to end
+  );
 
-  // Fastify logs "Server listening at …" once per address it binds, with no option to turn it off;
-  // main.ts logs the one 'server listening' line, with the URL. Warnings and errors still pass.
-  const listenLevel = fastifyLog.level;
-  if (fastifyLog.levelVal < fastifyLog.levels.values.warn!) fastifyLog.level = 'warn';
-  try {
-    await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
-  } catch (err) {
-    // The port is taken, or the host cannot be bound: undo everything started so far.
-    clearInterval(purge);
-    await ws.close();
-    await apollo.stop();
-    await spoolLoader.stop();
-    await feed.stop();
-    if (!opts.database) await database.close();
-    // One line naming the variables (contract, Configuration): "getaddrinfo ENOTFOUND x" alone does not.
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`cannot listen on HOST=${config.host} PORT=${config.port}: ${reason}`, { cause: err });
-  } finally {
-    fastifyLog.level = listenLevel;
-  }
+  await life.start(
+    'listen',
+    () => listen(app, fastifyLog, config),
+    // The first of close(): only webhooks are served from now on; the steps below close the sockets.
+    () => drain.begin(),
+  );
+  life.started();
+
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-
-  let closing: Promise<void> | null = null;
   return {
     url: `http://${host}:${port}`,
     port,
@@ -276,19 +310,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     devToken,
     database: database.info,
     fastify: app,
-    close() {
-      closing ??= (async () => {
-        clearInterval(purge);
-        draining = true;
-        await ws.close();
-        await app.close(); // waits for in-flight requests; stops Apollo through its drain plugin
-        await rejections.settled();
-        await spoolLoader.stop();
-        await notifier.flush();
-        await feed.stop();
-        if (!opts.database) await database.close();
-      })();
-      return closing;
-    },
+    close: () => life.close(),
   };
+}
+
+async function listen(app: FastifyInstance, fastifyLog: Logger, config: Config): Promise<void> {
+  // Fastify logs "Server listening at …" once per address it binds, with no option to turn it off;
+  // main.ts logs the one 'server listening' line, with the URL. Warnings and errors still pass.
+  const listenLevel = fastifyLog.level;
+  if (fastifyLog.levelVal < fastifyLog.levels.values.warn!) fastifyLog.level = 'warn';
+  try {
+    await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
+  } catch (err) {
+    // One line naming the variables (contract, Configuration): "getaddrinfo ENOTFOUND x" alone does not.
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot listen on HOST=${config.host} PORT=${config.port}: ${reason}`, { cause: err });
+  } finally {
+    fastifyLog.level = listenLevel;
+  }
 }

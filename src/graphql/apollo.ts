@@ -87,6 +87,9 @@ export function createApollo(opts: ApolloOptions): ApolloServer<GraphQLContext> 
     parseOptions,
     validationRules: [...limitRules],
     formatError: maskErrors(opts.log, { production: opts.production }),
+    // src/main.ts stops the whole server on SIGTERM and SIGINT, Apollo in its turn (src/server.ts); Apollo's
+    // own handlers (outside NODE_ENV=test) would close fastify before the sockets are told 1001.
+    stopOnTerminationSignals: false,
     plugins: [
       fastifyApolloDrainPlugin(opts.app),
       // We set no cache hints; the plugin would otherwise wrap every resolver.

@@ -1,10 +1,11 @@
 import type { DataSource } from 'typeorm';
 import type { Principal, Scope } from '../auth/scopes.js';
+import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
 import type { EnrollmentService } from '../enrollment/enrollment.service.js';
 import type { EnrollmentGateway } from '../enrollment/gateway.js';
 import type { ChangeFeed } from '../feed/feed.js';
 import type { ChangeNotifier } from '../feed/notifier.js';
-import { forbidden, unauthenticated } from './errors.js';
+import { ApiError, forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './loaders.js';
 import { ReadTags, UNRECORDED } from './read-tags.js';
 
@@ -56,6 +57,42 @@ export function makeContext(args: {
     connection: args.connection ?? null,
     loaders: createLoaders(args.services.db, reads),
     reads,
+  };
+}
+
+/**
+ * The principal an Authorization value ("Bearer <token>", over HTTP or in graphql-ws's connection_init)
+ * names, with its token; throws, saying why, when it is not a bearer token or the token does not verify.
+ */
+export async function authenticate(
+  authorization: unknown,
+  verify: TokenVerifier,
+): Promise<{ principal: Principal; token: string }> {
+  const token = bearerToken(authorization);
+  if (!token) throw new Error('not a bearer token');
+  return { principal: await verify(token), token };
+}
+
+/**
+ * The context of each GraphQL request over HTTP (src/graphql/ws.ts builds the WebSocket one). Without an
+ * Authorization header the caller is anonymous and resolvers refuse what needs a scope; a header that
+ * does not authenticate is refused at once, 401.
+ */
+export function httpContext(services: Services, verify: TokenVerifier) {
+  return async (req: {
+    headers: { authorization?: string | undefined };
+    id: string;
+  }): Promise<GraphQLContext> => {
+    const header = req.headers.authorization;
+    if (header === undefined) return makeContext({ principal: null, requestId: req.id, services });
+    try {
+      const { principal } = await authenticate(header, verify);
+      return makeContext({ principal, requestId: req.id, services });
+    } catch (err) {
+      throw new ApiError('UNAUTHENTICATED', `invalid bearer token: ${(err as Error).message}`, {
+        http: { status: 401 },
+      });
+    }
   };
 }
 

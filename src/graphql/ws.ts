@@ -4,10 +4,10 @@ import { GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
-import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
+import type { TokenVerifier } from '../auth/tokens.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CLOSE_CODES } from './close-codes.js';
-import { type GraphQLContext, makeContext, type Services } from './context.js';
+import { authenticate, type GraphQLContext, makeContext, type Services } from './context.js';
 import { maskErrors } from './errors.js';
 import { parseDocument, validateOperation } from './limits.js';
 import { sharedSubscribe } from './shared-subscribe.js';
@@ -67,13 +67,12 @@ export function createWsServer(opts: WsOptions) {
     {
       schema: opts.schema,
       async onConnect(ctx) {
-        const token = bearerToken(ctx.connectionParams?.authorization);
-        if (!token) return false;
         let principal: Principal;
+        let token: string;
         try {
-          principal = await opts.verify(token);
+          ({ principal, token } = await authenticate(ctx.connectionParams?.authorization, opts.verify));
         } catch {
-          return false;
+          return false; // no bearer token, or one that does not verify
         }
         const socket = ctx.extra.socket;
         // Closed while its token was being verified: its 'close' has fired, nothing would release a place.

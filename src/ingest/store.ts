@@ -95,9 +95,15 @@ export async function purgeExpiredTokenIds(db: DataSource): Promise<void> {
  * time, each batch its own short transaction, so a first purge of a large table holds no long locks and
  * no long transaction (which would hold back the change feed's horizon). Events are kept: they are the
  * identities' history, and their delivery_id has no foreign key (migration EventDeliveryLink); it then
- * names a delivery no longer listed. Returns how many records went.
+ * names a delivery no longer listed. Returns how many records went. Once `signal` is aborted (shutdown),
+ * it stops after the batch under way.
  */
-export async function purgeOldDeliveries(db: DataSource, days: number, batch = 5000): Promise<number> {
+export async function purgeOldDeliveries(
+  db: DataSource,
+  days: number,
+  batch = 5000,
+  signal?: AbortSignal,
+): Promise<number> {
   let total = 0;
   for (;;) {
     // Counted by a SELECT: for a bare DELETE, TypeORM answers [rows, rowCount] instead of the rows.
@@ -112,6 +118,6 @@ export async function purgeOldDeliveries(db: DataSource, days: number, batch = 5
     )) as { n: number }[];
     const deleted = row?.n ?? 0;
     total += deleted;
-    if (deleted < batch) return total;
+    if (deleted < batch || signal?.aborted) return total;
   }
 }
