@@ -165,7 +165,7 @@ async function compose(
     metrics,
     ...(opts.subscriptionBuffer ? { bufferLimit: opts.subscriptionBuffer } : {}),
     replicaId,
-    ...(responseCache ? { onChange: () => responseCache.invalidate() } : {}),
+    ...(responseCache ? { onChange: (change) => responseCache.invalidate(change) } : {}),
   });
   await life.start(
     'feed',
@@ -174,7 +174,11 @@ async function compose(
   );
   const notifier = await life.start(
     'notifier',
-    () => createChangeNotifier(db, log, { replicaId, onLocalCommit: () => responseCache?.invalidate() }),
+    () =>
+      createChangeNotifier(db, log, {
+        replicaId,
+        onLocalCommit: (change) => responseCache?.invalidate(change),
+      }),
     (n) => n.flush(),
   );
   // Group commit: deliveries that arrive while earlier ones are being written go in one transaction.

@@ -13,3 +13,11 @@ export interface ChangedIdentity {
   /** created_at in microseconds since the epoch, as a decimal string (exact, as cursors keep it). */
   createdUs: string;
 }
+
+/** The change of several commits together; unknown (null) as soon as one of them is. */
+export function mergeChanges(a: DataChange | null, b: DataChange | null): DataChange | null {
+  if (a === null || b === null) return null;
+  const byId = new Map(a.identities.map((i) => [i.id, i]));
+  for (const i of b.identities) byId.set(i.id, i);
+  return { identities: [...byId.values()] };
+}

@@ -39,6 +39,8 @@ export interface EventRecord {
 export interface FeedEvent extends EventRecord {
   txId: string;
   preloadedIdentity: IdentityRecord;
+  /** The identity's created_at in µs (a decimal string), for the change it tells the response cache of. */
+  identityCreatedUs: string;
 }
 
 export interface WebhookDeliveryRecord {

@@ -1,12 +1,13 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { endPosition, readFeedPage } from '../data/feed.queries.js';
+import { endPosition, readChangedIdentities, readFeedPage } from '../data/feed.queries.js';
 import { comparePositions, type EventPosition } from '../domain/cursor.js';
+import type { DataChange } from '../domain/data-change.js';
 import type { EventCriteria } from '../domain/event-criteria.js';
 import type { FeedEvent } from '../domain/records.js';
 import type { Metrics } from '../observability/metrics.js';
-import { CHANGE_CHANNEL } from './notifier.js';
+import { CHANGE_CHANNEL, decodeChangePayload } from './notifier.js';
 import { ReplayPacer } from './replay-pacer.js';
 
 /** How many events one read takes; the feed reads again at once while pages come back full. */
@@ -41,9 +42,17 @@ export interface ChangeFeedOptions {
    * replica, which has just committed, and with every page of new events, before they are handed out
    * (the horizon has passed them, so queries now see them).
    */
-  onChange?: () => void;
+  onChange?: (change: DataChange | null) => void;
   /** This replica's NOTIFY payload (createChangeNotifier): its own commits need no onChange here. */
   replicaId?: string;
+}
+
+/** The identities a page of events touched. */
+function changeOf(events: readonly FeedEvent[]): DataChange {
+  const byId = new Map(
+    events.map((e) => [e.identityId, { id: e.identityId, createdUs: e.identityCreatedUs }]),
+  );
+  return { identities: [...byId.values()] };
 }
 
 export function matches(c: EventCriteria, e: FeedEvent): boolean {
@@ -135,7 +144,8 @@ export class ChangeFeed {
     try {
       await client.connect();
       client.on('notification', (msg) => {
-        if (msg.payload !== this.opts.replicaId) this.opts.onChange?.();
+        const { replicaId, change } = decodeChangePayload(msg.payload ?? '');
+        if (replicaId !== this.opts.replicaId) this.opts.onChange?.(change);
         this.wake();
       });
       client.on('error', lost);
@@ -181,13 +191,15 @@ export class ChangeFeed {
   }
 
   private async readNew(): Promise<void> {
-    // Nobody to hand events to: learning how far they go is enough (for onChange), without reading them.
-    // A subscriber added meanwhile took the old position as its replay end, so then the events are read.
+    // Nobody to hand events to: which identities they touch is enough (for onChange), and past a page of
+    // them, how far they go. A subscriber added meanwhile took the old position as its replay end, so
+    // then the events are read.
     if (this.subscribers.size === 0) {
-      const end = await endPosition(this.opts.db);
+      const read = await readChangedIdentities(this.opts.db, this.position, PAGE);
+      const end = read.count < PAGE ? read.end : await endPosition(this.opts.db);
       if (this.subscribers.size === 0) {
         if (comparePositions(end, this.position) > 0) {
-          this.opts.onChange?.();
+          this.opts.onChange?.(read.count < PAGE ? { identities: read.identities } : null);
           this.position = end;
         }
         return;
@@ -197,7 +209,7 @@ export class ChangeFeed {
       const events = await readFeedPage(this.opts.db, this.position, null, null, PAGE);
       const last = events.at(-1);
       if (!last) return;
-      this.opts.onChange?.();
+      this.opts.onChange?.(changeOf(events));
       this.dispatch(events);
       this.position = { txId: last.txId, id: last.id };
       if (events.length < PAGE) return;

@@ -188,10 +188,18 @@ describe(`soak for ${SOAK_MS / 60_000} min at half the measured capacity, ${SUBS
         rssGrowth < 0.1,
         `RSS growth ${figures.rssGrowthPercent} % (${figures.rssFirstMiB} -> ${figures.rssLastMiB} MiB)`,
       );
-      assert.ok(
-        p99Last <= 2 * p99Median + 50,
-        `p99 of the last two windows ${p99Last} ms against the median window's ${p99Median} ms: ${windowP99s}`,
-      );
+      // Two minutes inside `npm test` share two cores with other test files starting and stopping
+      // servers and PostgreSQL clusters: their load, not this server, moves the p99 by a factor of ten
+      // there (seen: 58 -> 614 ms while a neighbour ran). So the short run holds the p99 under a
+      // ceiling, and the full run, alone, holds the last windows to the median one.
+      if (FULL) {
+        assert.ok(
+          p99Last <= 2 * p99Median + 50,
+          `p99 of the last two windows ${p99Last} ms against the median window's ${p99Median} ms: ${windowP99s}`,
+        );
+      } else {
+        assert.ok(p99Last < 2_000, `p99 of the last two windows ${p99Last} ms: ${windowP99s}`);
+      }
     } finally {
       await client.end();
     }
