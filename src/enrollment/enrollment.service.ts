@@ -32,12 +32,12 @@ import {
   upsertIdentities,
 } from './enrollment.store.js';
 import {
-  type BatchItemResult,
-  type EnrollmentGateway,
-  type EnrollRequest,
+  type ProveBatchItemResult,
+  type ProveEnrollRequest,
+  type ProveGateway,
   ProviderUnavailableError,
   providerDetails,
-} from './gateway.js';
+} from './prove-gateway.js';
 
 /** A refusal the caller should see as it is; the GraphQL layer maps `code` to `extensions.code`. */
 export class EnrollmentError extends Error {
@@ -60,13 +60,13 @@ export interface EnrollOutcome {
 
 export interface EnrollmentDeps {
   db: DataSource;
-  gateway: EnrollmentGateway;
+  gateway: ProveGateway;
   notifier: ChangeNotifier;
   log: Logger;
 }
 
 /** Calls Prove (or the sandbox) for the PROVE items; one answer per item, in order. */
-type ProveCall = (items: EnrollRequest[]) => Promise<BatchItemResult[]>;
+type ProveCall = (items: ProveEnrollRequest[]) => Promise<ProveBatchItemResult[]>;
 
 interface Refusal {
   candidate: Candidate;
@@ -141,13 +141,13 @@ export function createEnrollmentService(deps: EnrollmentDeps) {
     fail: (index: number, error: EnrollFailure) => void,
   ): Promise<Candidate[]> {
     const prove = ready.filter((r) => r.request.provider === 'PROVE');
-    const answers = new Map<number, BatchItemResult>();
+    const answers = new Map<number, ProveBatchItemResult>();
     if (prove.length > 0) {
       const items = prove.map(({ request }) => ({
         phoneNumber: request.phoneNumber as string,
         clientCustomerId: request.clientCustomerId,
       }));
-      let results: BatchItemResult[];
+      let results: ProveBatchItemResult[];
       try {
         results = await callProve(items);
       } catch (err) {
@@ -314,7 +314,7 @@ export function createEnrollmentService(deps: EnrollmentDeps) {
    * batch item error Prove sends for the same number (INVALID_PHONE_NUMBER), not as an outage a client
    * would retry.
    */
-  async function enrollOne(item: EnrollRequest | undefined): Promise<BatchItemResult> {
+  async function enrollOne(item: ProveEnrollRequest | undefined): Promise<ProveBatchItemResult> {
     if (!item) throw new Error('no item to enroll');
     try {
       return { ok: true, proveId: (await gateway.enroll(item)).proveId };
@@ -435,7 +435,7 @@ function asError(f: EnrollFailure): EnrollmentError {
 }
 
 /** A PROVE item Prove did not enroll: its per-item answer, with the codes the API speaks. */
-function proveRefusal(answer: BatchItemResult | undefined): EnrollFailure {
+function proveRefusal(answer: ProveBatchItemResult | undefined): EnrollFailure {
   if (answer === undefined) return failure('PROVIDER_UNAVAILABLE', 'Prove gave no answer for this item');
   if (answer.ok) throw new Error('not a refusal');
   return answer.code === 'INVALID_PHONE_NUMBER'
