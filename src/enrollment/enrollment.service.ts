@@ -230,12 +230,12 @@ export function createEnrollmentService(deps: EnrollmentDeps) {
 
   /** Deactivation and reactivation: Prove first (for PROVE), then the event, under the row lock. */
   async function changeMonitoring(id: string, action: MonitoringAction, actor: string): Promise<string> {
-    const current = await findIdentity(db, id);
+    const current = await findIdentity(db.manager, id);
     if (!current) throw new EnrollmentError('NOT_FOUND', `identity ${id} not found`);
     const plan = monitoringTransition(current, action);
     if (plan.kind === 'refuse') throw asError(plan.error);
     if (plan.kind === 'unchanged') return id;
-    const providerIdentityId = current.provider_identity_id;
+    const providerIdentityId = current.providerIdentityId;
     // Every identity gets one from its enrollment or its first webhook; record_events finds it by it.
     if (providerIdentityId === null) throw new Error(`identity ${id} has no provider identity id`);
 
@@ -251,8 +251,9 @@ export function createEnrollmentService(deps: EnrollmentDeps) {
     }
 
     const recorded = await db.transaction(async (m) => {
-      const row = await lockIdentity(m, id);
-      if (!row) throw new EnrollmentError('NOT_FOUND', `identity ${id} not found`);
+      const locked = await lockIdentity(m, id);
+      if (!locked) throw new EnrollmentError('NOT_FOUND', `identity ${id} not found`);
+      const row = locked.identity;
       // A webhook or a concurrent mutation may have moved it since the first read.
       const now = monitoringTransition(row, action);
       if (now.kind === 'refuse') throw asError(now.error);
@@ -261,10 +262,10 @@ export function createEnrollmentService(deps: EnrollmentDeps) {
         adminEvent({
           provider: row.provider,
           providerIdentityId,
-          clientCustomerId: row.client_customer_id,
+          clientCustomerId: row.clientCustomerId,
           type: now.type,
           actor,
-          occurredAt: row.now,
+          occurredAt: locked.now,
         }),
       ]);
       return true;
@@ -382,7 +383,7 @@ async function storeOnce(
     m,
     accepted.map((c) => ({ ...c.request, providerIdentityId: c.providerIdentityId })),
   );
-  const byKey = new Map(rows.map((r) => [`${r.provider}\u0000${r.provider_identity_id}`, r]));
+  const byKey = new Map(rows.map((r) => [`${r.provider}\u0000${r.providerIdentityId}`, r]));
   const events = accepted.flatMap((c) => {
     const row = byKey.get(`${c.request.provider}\u0000${c.providerIdentityId}`);
     if (!row) {
@@ -392,12 +393,11 @@ async function storeOnce(
       return [];
     }
     ids.set(c.index, row.id);
-    const { provider, provider_identity_id, client_customer_id } = row;
     return [
       adminEvent({
-        provider,
-        providerIdentityId: provider_identity_id,
-        clientCustomerId: client_customer_id,
+        provider: row.provider,
+        providerIdentityId: row.providerIdentityId,
+        clientCustomerId: row.clientCustomerId,
         type: 'ENROLLED',
         actor,
         occurredAt: now,
