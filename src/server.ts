@@ -128,7 +128,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   registerHealthRoutes(app, db, metrics);
   if (!config.production) await registerExplorer(app, { devToken });
 
-  const spool = new Spool(config.spoolDir, log);
+  const spool = new Spool(config.spoolDir, log, (reason) => metrics.spoolSetAside.inc({ reason }));
   await spool.init();
   // Repeated read queries are answered from memory until events are committed here, another replica
   // NOTIFYs a commit, or the feed reads new events (docs/adr/0008-response-cache.md).

@@ -20,8 +20,23 @@ export interface ItemResult {
   error: { code: string; message: string; existingIdentityId: string | null } | null;
 }
 
+/**
+ * The codes the CLI reports itself in its failures file, for rows the API never judged (every other
+ * code there is the server's, as answered): BAD_USER_INPUT and DUPLICATE_ROW for a row refused before
+ * sending, MALFORMED_CSV, NO_RESULT for an item the answer left out, TIMEOUT and HTTP_<status> for a
+ * batch without a GraphQL answer.
+ */
+export type ReportCode =
+  | 'BAD_USER_INPUT'
+  | 'DUPLICATE_ROW'
+  | 'MALFORMED_CSV'
+  | 'NO_RESULT'
+  | 'TIMEOUT'
+  | `HTTP_${number}`;
+
 export type BatchAnswer =
   | { kind: 'results'; results: ItemResult[] }
+  /** `code`: the server's error code, or a ReportCode when it gave none. */
   | { kind: 'failed'; code: string; message: string };
 
 /** The run cannot go on (unreachable server, refused token): the message is one line for the admin. */
@@ -60,7 +75,7 @@ export async function enrollBatch(
     if ((err as Error).name === 'TimeoutError') {
       return {
         kind: 'failed',
-        code: 'TIMEOUT',
+        code: 'TIMEOUT' satisfies ReportCode,
         message: `no answer within ${TIMEOUT_MS / 1000} s; these rows may have been enrolled: run again to find out`,
       };
     }
@@ -85,7 +100,7 @@ export async function enrollBatch(
   if (code) return { kind: 'failed', code, message: error?.message ?? code };
   return {
     kind: 'failed',
-    code: `HTTP_${res.status}`,
+    code: `HTTP_${res.status}` satisfies ReportCode,
     message: `the server answered HTTP ${res.status} ${res.statusText} without a GraphQL result`,
   };
 }

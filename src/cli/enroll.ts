@@ -13,7 +13,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { ConfigError, loadProcessConfig } from '../config.js';
 import type { EnrollInput } from '../domain/enrollment.js';
 import { PROVIDERS, type Provider } from '../domain/types.js';
-import { enrollBatch, FatalError } from './enroll-api.js';
+import { enrollBatch, FatalError, type ReportCode } from './enroll-api.js';
 import { COLUMNS, type Column, CsvHeaderError, readEnrollmentCsv, toCsv } from './enroll-csv.js';
 import { LocalTokenError, localToken, localUrl } from './local-token.js';
 
@@ -122,6 +122,7 @@ async function target(opts: Options): Promise<{ endpoint: string; token: string 
 
 interface Failure {
   line: number;
+  /** A ReportCode, or the error code the server answered for the row. */
   code: string;
   message: string;
   values: Record<Column, string> | null;
@@ -142,7 +143,7 @@ function checkRow(
   line: number,
   values: Record<Column, string>,
   seen: Map<string, number>,
-): EnrollInput | Omit<Failure, 'line' | 'values'> {
+): EnrollInput | { code: ReportCode; message: string } {
   const rawProvider = values.provider.trim().toUpperCase() || 'PROVE';
   if (!(PROVIDERS as readonly string[]).includes(rawProvider)) {
     return {
@@ -213,7 +214,8 @@ async function readRows(file: string): Promise<{ pending: Pending[]; failures: F
   const seen = new Map<string, number>();
   for (const row of rows) {
     if (row.malformed !== undefined) {
-      failures.push({ line: row.line, code: 'MALFORMED_CSV', message: row.malformed, values: null });
+      const malformed = { code: 'MALFORMED_CSV' satisfies ReportCode, message: row.malformed };
+      failures.push({ line: row.line, ...malformed, values: null });
       continue;
     }
     const checked = checkRow(row.line, row.values, seen);
@@ -256,7 +258,7 @@ async function sendRows(
         else if (r?.error?.code === 'ALREADY_ENROLLED') tally.already++;
         else {
           const { code, message } = r?.error ?? {
-            code: 'NO_RESULT',
+            code: 'NO_RESULT' satisfies ReportCode,
             message: 'the server answered nothing for it',
           };
           failures.push({ line: p.line, values: p.values, code, message });

@@ -1,13 +1,14 @@
 import type { TimePosition } from '../domain/cursor.js';
 import type { WebhookDeliveryRecord } from '../domain/records.js';
 import type { Provider } from '../domain/types.js';
+import type { DeliveryOutcome } from '../domain/webhook-codes.js';
 import type { Edge } from './page.js';
 import { DELIVERY_COLUMNS, type DeliveryRow, deliveryEdge, fromMicros } from './rows.js';
 import { Params, type Queryable, where } from './sql.js';
 
 export interface DeliveryCriteria {
   provider: Provider | null;
-  outcome: string | null;
+  outcome: DeliveryOutcome | null;
 }
 
 /**

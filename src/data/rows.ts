@@ -5,6 +5,7 @@
 import { encodeEventCursor, encodeTimeCursor } from '../domain/cursor.js';
 import type { EventRecord, IdentityRecord, WebhookDeliveryRecord } from '../domain/records.js';
 import type { EventType, MonitoringStatus, Provider, RiskLevel } from '../domain/types.js';
+import type { DeliveryOutcome } from '../domain/webhook-codes.js';
 import type { Edge } from './page.js';
 
 /** Integer microseconds since the epoch, exact (extract(epoch …) is numeric): the time part of a cursor. */
@@ -101,7 +102,7 @@ export interface DeliveryRow {
   id: string;
   provider: Provider;
   received_at: Date;
-  outcome: string;
+  outcome: DeliveryOutcome;
   correlation_id: string | null;
   event_count: number;
   duplicate_count: number;

@@ -3,6 +3,7 @@
  * valid request is, and what to do with one given the identities already stored. The service
  * (src/enrollment/enrollment.service.ts) runs them before calling any provider and again under its lock.
  */
+import type { EnrollErrorCode } from './error-codes.js';
 import { parseUsPhone } from './phone.js';
 import { type MonitoringStatus, PROVIDERS, type Provider } from './types.js';
 
@@ -10,14 +11,6 @@ import { type MonitoringStatus, PROVIDERS, type Provider } from './types.js';
 export const MAX_BATCH_ENROLL = 100;
 /** Longest clientCustomerId / providerIdentityId accepted (after trimming). */
 export const MAX_ID_LENGTH = 200;
-
-/** The error codes an enrollment can fail with, per item in a batch. */
-export type EnrollErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'INVALID_PHONE_NUMBER'
-  | 'ALREADY_ENROLLED'
-  | 'MONITORING_ENDED'
-  | 'PROVIDER_UNAVAILABLE';
 
 export interface EnrollFailure {
   code: EnrollErrorCode;

@@ -1,18 +1,7 @@
 /**
- * US phone numbers only: Prove monitors and notifies for US numbers only (docs/api.md, Mutations).
- *
- * +1 is shared by the US (with its territories) and 19 other countries and territories of the North
- * American Numbering Plan, so "+1 and 10 digits" is not enough: the area code tells the country. We
- * refuse the area codes NANPA assigns to Canada and to the Caribbean/Atlantic members, and accept the
- * rest. A deny-list rather than an allow-list of US codes: both need upkeep as codes are added, but a
- * stale deny-list only lets a new foreign code through to Prove, which decides, while a stale
- * allow-list would refuse US customers (and libphonenumber's US list already omits 200, the area code
- * of Prove's own sandbox numbers).
- *
- * US territories (Puerto Rico 787/939, US Virgin Islands 340, Guam 671, Northern Mariana Islands 670,
- * American Samoa 684) are accepted: they are US jurisdictions, numbered by NANPA under FCC rules like
- * the states, and their residents are US customers. If Prove refuses such a number, the API answers
- * INVALID_PHONE_NUMBER all the same and stores nothing (src/enrollment/enrollment.service.ts).
+ * US phone numbers only, since Prove monitors US numbers only: +1 numbers whose area code is not one
+ * of another NANP country's; US territories are accepted (docs/adr/0014-us-phone-numbers.md says why
+ * a deny-list, and why the territories).
  */
 
 /**

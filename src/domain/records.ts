@@ -3,6 +3,7 @@
  * out, and the GraphQL object types implement them: no layer below GraphQL knows of its classes.
  */
 import type { EventType, MonitoringStatus, Provider, RiskLevel } from './types.js';
+import type { DeliveryOutcome } from './webhook-codes.js';
 
 export interface IdentityRecord {
   id: string;
@@ -44,7 +45,7 @@ export interface WebhookDeliveryRecord {
   id: string;
   provider: Provider;
   receivedAt: Date;
-  outcome: string;
+  outcome: DeliveryOutcome;
   correlationId: string | null;
   eventCount: number;
   duplicateCount: number;

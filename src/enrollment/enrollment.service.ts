@@ -14,7 +14,6 @@ import type { Queryable } from '../data/sql.js';
 import {
   decideEnrollment,
   duplicatesWithinBatch,
-  type EnrollErrorCode,
   type EnrollFailure,
   type EnrollInput,
   type EnrollmentRequest,
@@ -25,6 +24,7 @@ import {
   monitoringTransition,
   parseEnrollInput,
 } from '../domain/enrollment.js';
+import type { EnrollmentErrorCode } from '../domain/error-codes.js';
 import type { ChangeNotifier } from '../feed/notifier.js';
 import {
   adminEvent,
@@ -49,7 +49,7 @@ import {
 export class EnrollmentError extends Error {
   override name = 'EnrollmentError';
   constructor(
-    readonly code: EnrollErrorCode | 'NOT_FOUND' | 'BATCH_TOO_LARGE',
+    readonly code: EnrollmentErrorCode,
     message: string,
     readonly existingIdentityId: string | null = null,
   ) {

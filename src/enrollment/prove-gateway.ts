@@ -3,6 +3,7 @@
  * identities arrive with their id and are only stored). Implemented by the HTTP client (prove-client.ts)
  * and by the local sandbox that stands in for Prove without credentials (sandbox-gateway.ts).
  */
+import type { EnrollErrorCode } from '../domain/error-codes.js';
 
 export interface ProveEnrollRequest {
   /** E.164, e.g. +12001004031 (the service validates it: US numbers only). */
@@ -10,10 +11,14 @@ export interface ProveEnrollRequest {
   clientCustomerId: string | null;
 }
 
-/** One batch item's outcome; `code` uses the API's error codes, e.g. `INVALID_PHONE_NUMBER`. */
+/** One batch item's outcome: Prove refused the number (INVALID_PHONE_NUMBER) or failed otherwise. */
 export type ProveBatchItemResult =
   | { ok: true; proveId: string }
-  | { ok: false; code: string; message: string };
+  | {
+      ok: false;
+      code: Extract<EnrollErrorCode, 'INVALID_PHONE_NUMBER' | 'PROVIDER_UNAVAILABLE'>;
+      message: string;
+    };
 
 /** The Identity Manager calls, by Prove's id of an identity (its proveId). */
 export interface ProveGateway {

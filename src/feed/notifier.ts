@@ -8,16 +8,9 @@ import type { DataSource } from 'typeorm';
 export const CHANGE_CHANNEL = 'identity_events';
 
 /**
- * Tells every replica's feed that events were committed, after the commit (docs/adr/0005-ingest-and-feed.md).
- * NOTIFY inside the ingest transaction would hold PostgreSQL's cluster-wide notify lock through each
- * commit's WAL flush and serialise all commits; here at most one NOTIFY is in flight per replica, and
- * pokes that arrive meanwhile are folded into one more. A NOTIFY lost to a crash between commit and
- * poke is made good by the feed's periodic poll. A NOTIFY is a write transaction of its own (PostgreSQL
- * gives it a transaction id), but it carries nothing durable: it commits without waiting for its WAL
- * flush (`synchronous_commit` off for that transaction only), so it waits for no disk (BENCHMARKS.md,
- * ingestion, session 4). Listeners hear it at commit either way. `onLocalCommit` runs synchronously on
- * every poke, for what must know of this replica's commits before the writer is answered (the
- * response cache).
+ * Tells every replica's feed that events were committed, after the commit and at most one NOTIFY in
+ * flight (docs/adr/0005-ingest-and-feed.md, point 3). `onLocalCommit` runs synchronously on every
+ * poke, for what must know of this replica's commits before the writer is answered (the response cache).
  */
 export function createChangeNotifier(
   db: DataSource,

@@ -1,22 +1,9 @@
-import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloServerErrorCode, unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
+import { ERROR_CODE_LIST, type ErrorCode } from '../domain/error-codes.js';
 import { InvalidInputError } from '../domain/errors.js';
 import { withoutSuggestions } from './limits.js';
-
-/** Every `extensions.code` this API answers with (docs/api.md, "Error codes"). */
-export type ErrorCode =
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'BAD_USER_INPUT'
-  | 'NOT_FOUND'
-  | 'ALREADY_ENROLLED'
-  | 'INVALID_PHONE_NUMBER'
-  | 'MONITORING_ENDED'
-  | 'BATCH_TOO_LARGE'
-  | 'PROVIDER_UNAVAILABLE'
-  | 'TOO_MANY_SUBSCRIPTIONS'
-  | 'INTERNAL_SERVER_ERROR';
 
 /** An error meant for the caller: its message and code are shown as they are. */
 export class ApiError extends GraphQLError {
@@ -42,25 +29,26 @@ export function asUserInput<T>(step: () => T): T {
   }
 }
 
-/** Codes whose message is meant for the caller. Anything else is masked as INTERNAL_SERVER_ERROR. */
-export const PUBLIC_CODES: ReadonlySet<string> = new Set([
-  'UNAUTHENTICATED',
-  'FORBIDDEN',
-  'BAD_USER_INPUT',
-  'NOT_FOUND',
-  'ALREADY_ENROLLED',
-  'INVALID_PHONE_NUMBER',
-  'MONITORING_ENDED',
-  'BATCH_TOO_LARGE',
-  'PROVIDER_UNAVAILABLE',
-  'TOO_MANY_SUBSCRIPTIONS',
-  // Apollo's own, for malformed requests.
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'BAD_REQUEST',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-  'OPERATION_RESOLUTION_FAILURE',
+/**
+ * Apollo's own codes for a request it refuses as malformed (some also sent by our WebSocket transport,
+ * in Apollo's words): answered as they are. docs/api.md lists them apart from the API's own.
+ */
+export const APOLLO_REQUEST_CODES = [
+  ApolloServerErrorCode.GRAPHQL_PARSE_FAILED,
+  ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED,
+  ApolloServerErrorCode.BAD_REQUEST,
+  ApolloServerErrorCode.PERSISTED_QUERY_NOT_FOUND,
+  ApolloServerErrorCode.PERSISTED_QUERY_NOT_SUPPORTED,
+  ApolloServerErrorCode.OPERATION_RESOLUTION_FAILURE,
+] as const;
+
+/**
+ * Codes whose message is meant for the caller: every code of the API (src/domain/error-codes.ts) and
+ * Apollo's request codes. INTERNAL_SERVER_ERROR is not: one thrown as such is masked like any other.
+ */
+export const PUBLIC_CODES: ReadonlySet<string> = new Set<string>([
+  ...ERROR_CODE_LIST.filter((code) => code !== 'INTERNAL_SERVER_ERROR'),
+  ...APOLLO_REQUEST_CODES,
 ]);
 
 /** The request id of each error a request met: formatError gets no context, so errorContextPlugin records it. */

@@ -14,22 +14,8 @@ import { Counter, type Registry } from 'prom-client';
 import type { GraphQLContext } from './context.js';
 
 /**
- * Compiled execution for GraphQL over HTTP (docs/adr/0006-graphql-throughput.md).
- *
- * graphql-js interprets a document on every request: for each field of each object it builds a resolve
- * info, a path, a promise and a result map. graphql-jit turns a document, once, into a JavaScript
- * function that does the same walk with the field lookups, argument coercion and leaf serialisation
- * inlined; the resolvers (type-graphql's) are called exactly as graphql-js calls them.
- *
- * So that callers see no difference:
- * - variables are coerced by graphql-js first: a bad variable answers graphql-js's own message (and so
- *   Apollo's 400 and our masking), never graphql-jit's wording;
- * - errors are rebuilt as graphql-js GraphQLErrors (graphql-jit's look alike but lack `extensions` when
- *   the original has none, which Apollo's error formatting reads), with the same message, path,
- *   locations and original error, so masking and logging work as before;
- * - whatever graphql-jit cannot compile, and every mutation and subscription, runs on graphql-js;
- * - a document runs on graphql-js until it has been seen `compileAfter` times, so a one-off query does
- *   not pay for a compilation it will never use again.
+ * Compiled execution (graphql-jit) for GraphQL over HTTP, behaving exactly as graphql-js does for the
+ * caller; what it changes and how sameness is kept: docs/adr/0006-graphql-throughput.md.
  */
 
 /** What Apollo Server's request pipeline hands the executor (a subset of its gateway request context). */

@@ -7,26 +7,8 @@ import { Counter, type Registry } from 'prom-client';
 import type { GraphQLContext } from './context.js';
 
 /**
- * Responses of repeated read queries, kept until the data may have changed
- * (docs/adr/0008-response-cache.md).
- *
- * Every write the server makes to identities or events also records an event, and every event reaches
- * every replica's change feed. So the cache is emptied:
- * - synchronously, when this replica commits events (before the writer's answer goes out, so a
- *   client reads its own writes);
- * - when another replica's NOTIFY arrives (it has just committed), and when this replica's change feed
- *   reads events (the visibility horizon has passed them, so queries now return them); a NOTIFY lost
- *   to a crash is made good by the feed's 1 s poll once the horizon passes the events;
- * - and every entry expires after `ttlMs` anyway, which bounds how long a change made outside the
- *   server (SQL by hand) can go unseen.
- * A response computed while the cache was emptied is not stored: it may predate the change. Requests
- * that miss while the same answer is being computed wait for it rather than all running the query
- * (at expiry, every connection would otherwise miss at once).
- *
- * Only queries whose every root field is an identity or event read are cached (not
- * `webhookDeliveries`: a refused delivery is written without an event), only answers without errors,
- * and only for callers with the same scopes (the one thing besides data that shapes an answer: phone
- * masking, FORBIDDEN fields). The bearer token is still verified on every request, before the cache.
+ * Answers of repeated read queries, kept until the data may have changed: emptied when events are
+ * committed here or elsewhere, and at the TTL (docs/adr/0008-response-cache.md says when and why).
  */
 
 /** Root fields whose answers depend only on identities, events and the caller's scopes. */

@@ -18,13 +18,6 @@ export const WS_LIMITS: WsLimits = {
   connectionsPerReplica: 5000,
 };
 
-/**
- * Close code at connection_init beyond a connection limit. 4000-4999 is for applications; graphql-ws
- * takes 4400-4409, 4429 (too many connection_init messages), 4500 and 4504, and its client retries
- * this one with backoff, as it should: a place frees up when another socket closes.
- */
-export const CLOSE_TOO_MANY_CONNECTIONS = 4029;
-
 /** The error a subscription beyond the per-socket limit ends with. */
 export function tooManySubscriptions(limits: WsLimits): ApiError {
   return new ApiError(

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { ConnectionInitMessage, ServerOptions } from 'graphql-ws';
-import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
+import { handleProtocols, makeServer } from 'graphql-ws';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { CLOSE_CODES } from './close-codes.js';
 
 /** A ping every 12 s; a socket that has not answered the last one by the next is cut (graphql-ws's default). */
 const KEEP_ALIVE_MS = 12_000;
@@ -32,7 +33,7 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
     socket.on('error', (err) => {
       log.info({ err }, 'WebSocket closed on an error');
       if (socket.readyState === socket.OPEN)
-        socket.close(CloseCode.InternalServerError, 'Internal server error');
+        socket.close(CLOSE_CODES.internalError.code, CLOSE_CODES.internalError.reason);
     });
     let pongWait: NodeJS.Timeout | null = null;
     const ping = setInterval(() => {
@@ -59,7 +60,7 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
               await cb(String(data));
             } catch (err) {
               log.error({ err }, 'WebSocket message handling failed');
-              socket.close(CloseCode.InternalServerError, 'Internal server error');
+              socket.close(CLOSE_CODES.internalError.code, CLOSE_CODES.internalError.reason);
             }
           }),
       },
@@ -75,7 +76,8 @@ export function serveGraphqlWs<P extends ConnectionInitMessage['payload'], E ext
   });
   return {
     async dispose() {
-      for (const client of wss.clients) client.close(1001, 'Going away');
+      for (const client of wss.clients)
+        client.close(CLOSE_CODES.goingAway.code, CLOSE_CODES.goingAway.reason);
       wss.removeAllListeners();
       await new Promise<void>((resolve, reject) => wss.close((err) => (err ? reject(err) : resolve())));
     },

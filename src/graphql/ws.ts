@@ -1,30 +1,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
-import { CloseCode } from 'graphql-ws';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth/scopes.js';
 import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
 import type { Metrics } from '../observability/metrics.js';
+import { CLOSE_CODES } from './close-codes.js';
 import { type GraphQLContext, makeContext, type Services } from './context.js';
 import { maskErrors } from './errors.js';
 import { parseDocument, validateOperation } from './limits.js';
 import { sharedSubscribe } from './shared-subscribe.js';
-import {
-  CLOSE_TOO_MANY_CONNECTIONS,
-  createConnectionCounter,
-  tooManySubscriptions,
-  WS_LIMITS,
-  type WsLimits,
-} from './ws-limits.js';
+import { createConnectionCounter, tooManySubscriptions, WS_LIMITS, type WsLimits } from './ws-limits.js';
 import { type SocketExtra, serveGraphqlWs } from './ws-transport.js';
 
 /** Queries and mutations go over HTTP, where the request pipeline (CSRF, metrics, limits) is. */
 const ONLY_SUBSCRIPTIONS =
   'only subscriptions are accepted over WebSocket; use HTTP for queries and mutations';
-/** Close code for a server going away (RFC 6455 §7.4.1), sent to every socket on shutdown. */
-export const GOING_AWAY = 1001;
 /** A socket's frames are capped: no subscription operation needs more. */
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
@@ -32,8 +24,6 @@ interface ConnectionExtra extends SocketExtra {
   principal?: Principal;
 }
 
-/** Sent when the token a socket was opened with expires: reconnect with a fresh one. */
-export const CLOSE_TOKEN_EXPIRED = CloseCode.Unauthorized;
 /** How long a socket asked to close may take to say goodbye before it is cut (a stalled peer never does). */
 const CLOSE_GRACE_MS = 5000;
 
@@ -90,7 +80,7 @@ export function createWsServer(opts: WsOptions) {
         if (socket.readyState !== socket.OPEN) return false;
         const admission = connections.admit(principal, token);
         if (!admission.ok) {
-          closeSocket(socket, CLOSE_TOO_MANY_CONNECTIONS, admission.reason);
+          closeSocket(socket, CLOSE_CODES.tooManyConnections.code, admission.reason);
           return false; // graphql-ws's 4403 then finds the socket closing and sends nothing
         }
         socket.once('close', admission.release);
@@ -101,7 +91,8 @@ export function createWsServer(opts: WsOptions) {
         // setTimeout fires at once past 2^31 - 1 ms (24.8 days, below the 30-day token maximum): wait in steps.
         const arm = () => {
           const left = expiresAt - Date.now();
-          if (left <= 0) return closeSocket(socket, CLOSE_TOKEN_EXPIRED, 'token expired');
+          if (left <= 0)
+            return closeSocket(socket, CLOSE_CODES.tokenExpired.code, CLOSE_CODES.tokenExpired.reason);
           timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
           timer.unref();
         };
@@ -180,10 +171,8 @@ export function createWsServer(opts: WsOptions) {
     },
     /** Closes every socket with 1001 and stops the server. */
     async close(): Promise<void> {
-      for (const ws of wss.clients) ws.close(GOING_AWAY, 'server shutting down');
+      for (const ws of wss.clients) ws.close(CLOSE_CODES.goingAway.code, CLOSE_CODES.goingAway.reason);
       await disposable.dispose(); // also closes the WebSocketServer
     },
   };
 }
-
-export { CloseCode };

@@ -6,10 +6,8 @@ import {
   toSummaryRows,
 } from '../data/ingest-rows.js';
 import type { NormalizedEvent, Provider } from '../domain/types.js';
+import type { StoredOutcome } from '../domain/webhook-codes.js';
 import type { RejectedItem, SigningKey, VerifiedDelivery } from './providers/provider.js';
-
-/** How a stored delivery is recorded: committed directly, loaded from the spool, or a test ping. */
-export type DeliveryOutcome = 'accepted' | 'spooled' | 'test';
 
 /**
  * A verified, parsed delivery, as storeBatch() hands it to ingest_batch() (src/ingest/store.ts). The same
@@ -20,7 +18,7 @@ export interface DeliveryRecord {
     provider: Provider;
     receivedAt: string;
     /** "accepted" when stored directly, "spooled" when it waited in the spool, "test" for a test ping. */
-    outcome: DeliveryOutcome;
+    outcome: StoredOutcome;
     correlationId: string | null;
     bodySha256: string;
     jti: string | null;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import type { Provider } from '../domain/types.js';
+import type { RefusedOutcome } from '../domain/webhook-codes.js';
 import type { Metrics } from '../observability/metrics.js';
 
 /** Contract: rejected deliveries are recorded at most 100 a minute per provider, the rest only counted. */
@@ -30,7 +31,7 @@ const RECORD_WITHIN_BUDGET = `
 export interface Rejection {
   provider: Provider;
   /** The error code answered. */
-  outcome: string;
+  outcome: RefusedOutcome;
   correlationId: string | null;
   bodySha256: string | null;
   /** When the delivery arrived; its minute is the budget it takes from. */

@@ -58,7 +58,12 @@ export function startSpoolLoader(opts: SpoolLoaderOptions) {
   async function drain(): Promise<void> {
     for (const name of await opts.spool.pending()) {
       if (stopped) return;
-      const record = await opts.spool.read(name);
+      const read = await opts.spool.read(name);
+      if (!read.ok) {
+        await opts.spool.setAside(name, read.reason, read.detail);
+        continue;
+      }
+      const record = read.record;
       try {
         let result: StoreResult;
         try {
@@ -75,7 +80,7 @@ export function startSpoolLoader(opts: SpoolLoaderOptions) {
           return; // keep order: nothing after this one loads before it
         }
         opts.log.error({ err, record: name }, 'spooled delivery could not be stored');
-        await opts.spool.setAside(name);
+        await opts.spool.setAside(name, 'refused');
       }
     }
   }

@@ -1,25 +1,33 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { WEBHOOK_ERROR_CODES, type WebhookErrorCode } from '../domain/webhook-codes.js';
 import type { IngestOutcome, IngestService } from './ingest.service.js';
 import { PROVIDER_SLUGS, type ProviderSlug } from './providers/index.js';
 import type { WebhookProvider } from './providers/provider.js';
 
+type Answer = { status: number; body: Record<string, unknown> };
+
+/** A refusal: `{"error": code}` with the status its code is declared with (src/domain/webhook-codes.ts). */
+function refusal(code: WebhookErrorCode, extra: Record<string, unknown> = {}): Answer {
+  return { status: WEBHOOK_ERROR_CODES[code].status, body: { error: code, ...extra } };
+}
+
 /** The contract's webhook answers, in one place (docs/api.md, "Webhook answers"). */
-export function webhookAnswer(o: IngestOutcome): { status: number; body: Record<string, unknown> } {
+export function webhookAnswer(o: IngestOutcome): Answer {
   switch (o.kind) {
     case 'accepted':
       return { status: 200, body: { accepted: o.accepted, duplicates: o.duplicates, rejected: o.rejected } };
     case 'spooled':
       return { status: 202, body: { spooled: true } };
     case 'auth_failed':
-      return { status: 401, body: { error: o.code } };
+      return refusal(o.code);
     case 'invalid_payload':
-      return { status: 400, body: { error: 'invalid_payload', message: o.message } };
+      return refusal('invalid_payload', { message: o.message });
     case 'replayed':
-      return { status: 409, body: { error: 'replayed_token' } };
+      return refusal('replayed_token');
     case 'not_configured':
-      return { status: 503, body: { error: 'provider_not_configured' } };
+      return refusal('provider_not_configured');
     case 'unavailable':
-      return { status: 503, body: { error: 'unavailable' } };
+      return refusal('unavailable');
   }
 }
 
@@ -43,12 +51,12 @@ export function registerWebhookRoutes(
       done(null, body),
     );
     scope.setErrorHandler((err: FastifyError, req, reply) => {
-      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-        return reply.code(413).send({ error: 'payload_too_large' });
+      const send = ({ status, body }: Answer) => reply.code(status).send(body);
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(refusal('payload_too_large'));
       if (err.statusCode && err.statusCode < 500)
-        return reply.code(400).send({ error: 'invalid_payload', message: 'malformed request' });
+        return send(refusal('invalid_payload', { message: 'malformed request' }));
       req.log.error({ err }, 'webhook handler failed');
-      return reply.code(503).send({ error: 'unavailable' });
+      return send(refusal('unavailable'));
     });
     for (const slug of PROVIDER_SLUGS) {
       scope.post(`/webhooks/${slug}`, async (req, reply) => {

@@ -85,6 +85,12 @@ export function createMetrics(poolStats: () => PoolStats) {
       help: 'Sockets closed because a subscriber fell too far behind (it resumes from its cursor)',
       registers: [registry],
     }),
+    spoolSetAside: new Counter({
+      name: 'webhook_spool_set_aside_total',
+      help: 'Spooled deliveries moved to failed/ instead of loaded: refused by the database, unreadable, or of an unknown format',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     rejectedNotRecorded: new Counter({
       name: 'webhook_rejections_unrecorded_total',
       help: 'Rejected deliveries not written to the database because the per-provider cap was reached',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,7 +10,7 @@ import { toEventRows, toSummaryRows } from '../../src/data/ingest-rows.js';
 import type { NormalizedEvent } from '../../src/domain/types.js';
 import { type DeliveryRecord } from '../../src/ingest/delivery-record.js';
 import { findRefusals } from '../../src/ingest/item-by-item.js';
-import { Spool } from '../../src/ingest/spool.js';
+import { type SetAsideReason, SPOOL_FORMAT, Spool } from '../../src/ingest/spool.js';
 import { startSpoolLoader } from '../../src/ingest/spool-loader.js';
 import { storeBatch } from '../../src/ingest/store.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -187,5 +187,83 @@ describe('the spool loader, for a record PostgreSQL refuses as a whole', () => {
     assert.equal((await files()).failed.length, failedBefore);
     const delivery = await deliveryOf(record.delivery.correlationId);
     assert.deepEqual([delivery.outcome, delivery.event_count, delivery.signing_key], ['spooled', 1, null]);
+  });
+});
+
+describe('the spool loader, for files this build cannot read', () => {
+  let t: TestDataSource;
+  let dir: string;
+  const logs: string[] = [];
+  const reasons: SetAsideReason[] = [];
+  let spool: Spool;
+  before(async () => {
+    t = await openTestDataSource(3);
+    dir = await mkdtemp(path.join(os.tmpdir(), 'idm-spool-format-'));
+    const log = createLogger(
+      'info',
+      new Writable({
+        write(chunk, _enc, cb) {
+          logs.push(String(chunk));
+          cb();
+        },
+      }),
+    );
+    spool = new Spool(dir, log, (reason) => reasons.push(reason));
+    await spool.init();
+  });
+  after(async () => {
+    await t.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const stored = async (identity: string) =>
+    (
+      await t.ds.query<{ provider_event_id: string }[]>(
+        'SELECT provider_event_id FROM identity_events WHERE provider_event_id LIKE $1 ORDER BY 1',
+        [`${identity}-%`],
+      )
+    ).map((r) => r.provider_event_id);
+
+  it('sets aside a file of an unknown format or an unreadable one, reports why, and loads the ones after it', async () => {
+    const identity = `format-${randomBytes(4).toString('hex')}`;
+    const one = (n: number) => spooled([event(identity, `${identity}-${n}`, 'PORT', '2025-01-23T10:00:00Z')]);
+    // Named as the spool names files, so they sort in this order: each one is met before the next.
+    const files: [string, string][] = [
+      ['000000000000001-1-000000001.json', JSON.stringify({ format: 2, record: one(1) })],
+      [
+        '000000000000001-1-000000002.json',
+        JSON.stringify({ format: SPOOL_FORMAT, record: one(2) }).slice(0, 80),
+      ],
+      // A bare record, as spooled before the format was versioned: loaded as format 1.
+      ['000000000000001-1-000000003.json', JSON.stringify(one(3))],
+      ['000000000000001-1-000000004.json', JSON.stringify({ format: SPOOL_FORMAT, record: one(4) })],
+    ];
+    for (const [name, text] of files) await writeFile(path.join(dir, name), text);
+    const loader = startSpoolLoader({
+      spool,
+      store: async (r) => (await storeBatch(t.ds, [r]))[0]!,
+      findRefusals: (r) => findRefusals(t.ds, r),
+      log: createLogger('silent'),
+      retryMs: 60_000,
+    });
+    await loader.kick();
+    await loader.stop();
+
+    assert.deepEqual(
+      await stored(identity),
+      [`${identity}-3`, `${identity}-4`],
+      'never misread, never blocking',
+    );
+    assert.deepEqual(await spool.pending(), []);
+    assert.deepEqual((await readdir(path.join(dir, 'failed'))).sort(), [files[0]![0], files[1]![0]]);
+    assert.deepEqual(reasons, ['unknown_format', 'unreadable']);
+    const setAside = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'spooled delivery set aside');
+    assert.deepEqual(
+      setAside.map((l) => [l.record, l.reason, l.detail]),
+      [
+        [files[0]![0], 'unknown_format', `format 2; this build reads format ${SPOOL_FORMAT}`],
+        [files[1]![0], 'unreadable', 'not JSON'],
+      ],
+    );
   });
 });

@@ -30,6 +30,9 @@ export interface LedgerEntry {
   status?: number;
   body?: unknown;
   error?: string;
+  /** When it was sent (Date.now()) and how long the answer took, in ms. */
+  sentAt?: number;
+  ms?: number;
 }
 
 /** 2xx: the server promised the delivery is durable. */
@@ -52,6 +55,11 @@ export interface LoadOptions {
   forgedShare?: number;
   /** Share of deliveries that resend an earlier delivery's events (a provider's retry; default 0.1). */
   resendShare?: number;
+  /**
+   * Deliveries per second, sent on a fixed schedule whatever the answers take (open loop), when
+   * `concurrency` allows; without it, each worker sends as soon as its last answer came (closed loop).
+   */
+  rate?: number;
 }
 
 export interface Load {
@@ -165,7 +173,8 @@ export function startLoad(opts: LoadOptions): Load {
   const ids = opts.identities ?? 20;
   const ledger: LedgerEntry[] = [];
   const built: Built[] = [];
-  const deadline = Date.now() + opts.maxMs;
+  const startedAt = Date.now();
+  const deadline = startedAt + opts.maxMs;
   let stopped = false;
 
   const next = (): { entry: LedgerEntry; b: Built } | null => {
@@ -185,7 +194,12 @@ export function startLoad(opts: LoadOptions): Load {
 
   const worker = async () => {
     for (let job = next(); job; job = next()) {
+      if (opts.rate) {
+        const due = startedAt + (job.entry.seq * 1000) / opts.rate;
+        if (due > Date.now()) await sleep(due - Date.now());
+      }
       const out = await job.b.send(job.entry.forged);
+      job.entry.sentAt = Date.now();
       try {
         const res = await fetch(`${opts.url}${out.path}`, {
           method: 'POST',
@@ -195,6 +209,7 @@ export function startLoad(opts: LoadOptions): Load {
         });
         job.entry.status = res.status;
         const text = await res.text();
+        job.entry.ms = Date.now() - job.entry.sentAt;
         job.entry.body = text.startsWith('{') ? JSON.parse(text) : text;
       } catch (err) {
         job.entry.error = String((err as { cause?: unknown }).cause ?? err);

@@ -18,6 +18,7 @@ import { proveHeaders, signProve } from '../fixtures/signers.js';
 import { pollUntil } from '../helpers/poll.js';
 import { closedWithin, connectRaw, openFileLimit, type RawSocket, trickle } from '../helpers/raw-socket.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { percentile } from '../helpers/stats.js';
 import { subscribe } from '../helpers/subscriber.js';
 import { PROVE_SECRET, postProve, proveNotification, WEBHOOK_ENV } from '../helpers/webhooks.js';
 
@@ -36,10 +37,6 @@ function idleSocketCount(): { count: number; note: string | null } {
     count,
     note: `open-file limit ${limit} (ulimit -n): holding ${count} idle sockets instead of ${wanted}`,
   };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 /** Latencies (ms, sorted) of up to `n` sequential healthy requests on one keep-alive connection, sent before `until`. */

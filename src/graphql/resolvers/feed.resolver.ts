@@ -1,13 +1,11 @@
 import { Args, Resolver, Root, type SubscribeResolverData, Subscription } from 'type-graphql';
 import { openEventStream } from '../../feed/event-stream.js';
+import { CLOSE_CODES } from '../close-codes.js';
 import { type GraphQLContext, requireScope } from '../context.js';
 import { eventAfter } from '../pagination.js';
 import { parseEventFilter } from '../types/event-filter.input.js';
 import { IdentityEvent } from '../types/identity-event.type.js';
 import { IdentityEventsArgs } from '../types/list.args.js';
-
-/** RFC 6455 "Try Again Later": the client should reconnect and resume from its last cursor. */
-export const CLOSE_TOO_FAR_BEHIND = 1013;
 
 @Resolver()
 export class FeedResolver {
@@ -23,10 +21,7 @@ export class FeedResolver {
         criteria: parseEventFilter(args.filter),
         after: eventAfter(args.after),
         onOverflow: () =>
-          context.connection?.close(
-            CLOSE_TOO_FAR_BEHIND,
-            'subscriber too far behind; resume from your last cursor',
-          ),
+          context.connection?.close(CLOSE_CODES.tooFarBehind.code, CLOSE_CODES.tooFarBehind.reason),
       });
     },
   })

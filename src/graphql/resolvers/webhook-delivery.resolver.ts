@@ -1,6 +1,7 @@
 import { Args, Ctx, Query, Resolver } from 'type-graphql';
 import { listDeliveries } from '../../data/delivery.queries.js';
 import { type Connection, toConnection } from '../../data/page.js';
+import { isDeliveryOutcome } from '../../domain/webhook-codes.js';
 import { type GraphQLContext, requireScope } from '../context.js';
 import { pageSize, timeAfter } from '../pagination.js';
 import { WebhookDeliveriesArgs } from '../types/list.args.js';
@@ -15,7 +16,11 @@ export class WebhookDeliveryResolver {
   ): Promise<Connection<WebhookDelivery>> {
     requireScope(ctx, 'deliveries:read');
     const limit = pageSize(first);
+    const position = timeAfter('delivery', after);
+    // No row holds an outcome outside the union: answered with the empty page such a filter matches,
+    // without a statement (an unknown outcome has always been an empty page, not an error).
+    if (outcome != null && !isDeliveryOutcome(outcome)) return toConnection([], limit);
     const criteria = { provider: provider ?? null, outcome: outcome ?? null };
-    return toConnection(await listDeliveries(ctx.db, criteria, limit, timeAfter('delivery', after)), limit);
+    return toConnection(await listDeliveries(ctx.db, criteria, limit, position), limit);
   }
 }

@@ -1,10 +1,12 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
+import type { EnrollErrorCode } from '../../domain/error-codes.js';
+import { EnrollErrorCodeEnum } from './enums.js';
 import { Identity } from './identity.type.js';
 
 @ObjectType('EnrollError', { description: 'Why one item of a batch was not enrolled' })
 export class EnrollError {
-  @Field(() => String, { description: 'An error code of the API, e.g. ALREADY_ENROLLED' })
-  code!: string;
+  @Field(() => EnrollErrorCodeEnum, { description: 'An error code of the API, e.g. ALREADY_ENROLLED' })
+  code!: EnrollErrorCode;
 
   @Field(() => String)
   message!: string;

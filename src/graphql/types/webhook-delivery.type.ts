@@ -1,6 +1,7 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
 import type { WebhookDeliveryRecord } from '../../domain/records.js';
 import type { Provider } from '../../domain/types.js';
+import type { DeliveryOutcome } from '../../domain/webhook-codes.js';
 import { DateTimeScalar } from '../scalars.js';
 import { ProviderEnum } from './enums.js';
 import { PageInfo } from './page-info.type.js';
@@ -20,7 +21,8 @@ export class WebhookDelivery implements WebhookDeliveryRecord {
     description:
       '"accepted", "spooled", "test" (a provider\'s test ping), or the error code it was answered with',
   })
-  outcome!: string;
+  // A String in the schema, not an enum: new refusal codes must not break clients' generated types.
+  outcome!: DeliveryOutcome;
 
   @Field(() => String, { nullable: true })
   correlationId!: string | null;

@@ -1,16 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { NormalizedEvent, Provider } from '../../domain/types.js';
+import type { AuthErrorCode } from '../../domain/webhook-codes.js';
 
-/** Why a delivery failed authentication: answered 401 with `{"error": code}`. */
-export type AuthErrorCode =
-  | 'missing_signature'
-  | 'invalid_signature'
-  | 'token_expired'
-  | 'token_not_yet_valid'
-  | 'invalid_issuer'
-  | 'body_hash_mismatch'
-  | 'timestamp_out_of_tolerance'
-  | 'decryption_failed';
+// Declared with every webhook answer in src/domain/webhook-codes.ts; the providers take it from here.
+export type { AuthErrorCode };
 
 /** Which key derived from the configured secret verified a delivery (Prove only: see proveProvider). */
 export type SigningKey = 'utf8' | 'base64';
