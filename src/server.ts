@@ -8,8 +8,8 @@ import { createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { type Database, type DatabaseInfo, openDatabase } from './db/database.js';
 import { createEnrollmentService } from './enrollment/enrollment.service.js';
-import type { EnrollmentGateway } from './enrollment/gateway.js';
 import { proveBaseUrl, proveGateway } from './enrollment/prove-client.js';
+import type { ProveGateway } from './enrollment/prove-gateway.js';
 import { sandboxGateway } from './enrollment/sandbox-gateway.js';
 import { ChangeFeed } from './feed/feed.js';
 import { createChangeNotifier } from './feed/notifier.js';
@@ -220,7 +220,7 @@ async function compose(
     onCommitted: () => notifier.poke(),
   });
   // With Prove credentials, enrollment is forwarded to Prove; without, the local sandbox (contract, Enrollment).
-  const gateway: EnrollmentGateway = config.prove
+  const gateway: ProveGateway = config.prove
     ? proveGateway({
         clientId: config.prove.clientId,
         clientSecret: config.prove.clientSecret,

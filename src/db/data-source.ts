@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
-import { entities } from './entities/index.js';
+import { acceptColumnTypes, entities } from './entities/index.js';
 
 export const MIGRATIONS_TABLE = 'typeorm_migrations';
 /** pg_advisory_lock key held while migrating, so replicas starting together take turns. */
@@ -16,7 +16,7 @@ export interface DataSourceOptions {
 
 /** Builds (does not connect) the one DataSource of a process. Never `synchronize`: schema is migrations only. */
 export function createDataSource(opts: DataSourceOptions): DataSource {
-  return new DataSource({
+  const ds = new DataSource({
     type: 'postgres',
     url: opts.url,
     entities,
@@ -33,6 +33,7 @@ export function createDataSource(opts: DataSourceOptions): DataSource {
       idleTimeoutMillis: 30_000,
     },
   });
+  return acceptColumnTypes(ds);
 }
 
 /**

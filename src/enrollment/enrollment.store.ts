@@ -1,11 +1,14 @@
 /**
- * The SQL of enrollment, deactivation and reactivation. Events go through record_events()
+ * The store of enrollment, deactivation and reactivation. Events go through record_events()
  * (migrations/…-IngestFunctions.ts), the same path as webhook deliveries, so identity state is always
- * derived by the one policy; nothing here writes status, risk or their timestamps.
+ * derived by the one policy; nothing here writes status, risk or their timestamps. Single-row reads go
+ * through the identity entity; the batch statements stay SQL (docs/adr/0013-typeorm.md).
  */
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
 import { toEventRows, toSummaryRows } from '../data/ingest-rows.js';
 import type { Queryable } from '../data/sql.js';
+import { IdentityEntity } from '../db/entities/index.js';
 import type { StoredIdentity } from '../domain/enrollment.js';
 import type { EventType, MonitoringStatus, NormalizedEvent, Provider } from '../domain/types.js';
 
@@ -93,19 +96,15 @@ export async function findExisting(
   return out;
 }
 
-export interface EnrolledRow {
-  provider: Provider;
+/** An identity to create or adopt: its provider id is known by now (Prove's, for PROVE). */
+export type EnrolledRow = Pick<IdentityEntity, 'provider' | 'clientCustomerId' | 'phoneNumber'> & {
   providerIdentityId: string;
-  clientCustomerId: string | null;
-  phoneNumber: string | null;
-}
+};
 
-export interface StoredRow {
-  id: string;
-  provider: Provider;
-  provider_identity_id: string;
-  client_customer_id: string | null;
-}
+/** A created or adopted identity, as the upsert returns it. */
+export type StoredRow = Pick<IdentityEntity, 'id' | 'provider' | 'clientCustomerId'> & {
+  providerIdentityId: string;
+};
 
 /**
  * Creates the identities, or adopts those a webhook created (never enrolled, not ENDED): the given
@@ -125,7 +124,7 @@ export async function upsertIdentities(q: Queryable, rows: readonly EnrolledRow[
        phone_number = coalesce(EXCLUDED.phone_number, identities.phone_number),
        updated_at = now()
      WHERE identities.enrolled_at IS NULL AND identities.status <> 'ENDED'
-     RETURNING id, provider, provider_identity_id, client_customer_id`,
+     RETURNING id, provider, provider_identity_id AS "providerIdentityId", client_customer_id AS "clientCustomerId"`,
     [
       JSON.stringify(
         rows.map((r) => ({
@@ -179,32 +178,42 @@ export async function recordEvents(q: Queryable, events: readonly NormalizedEven
   return rows[0]?.accepted ?? 0;
 }
 
-export interface IdentityRow {
-  id: string;
-  provider: Provider;
-  provider_identity_id: string | null;
-  client_customer_id: string | null;
-  status: MonitoringStatus;
-}
+/** An identity as deactivation and reactivation need it. */
+export type MonitoredIdentity = Pick<
+  IdentityEntity,
+  'id' | 'provider' | 'providerIdentityId' | 'clientCustomerId' | 'status'
+>;
 
-const IDENTITY_COLUMNS = 'i.id, i.provider, i.provider_identity_id, i.client_customer_id, i.status';
+const MONITORED = {
+  id: true,
+  provider: true,
+  providerIdentityId: true,
+  clientCustomerId: true,
+  status: true,
+};
 
-export async function findIdentity(q: Queryable, id: string): Promise<IdentityRow | null> {
-  const rows = await q.query<IdentityRow[]>(`SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.id = $1`, [
-    id,
-  ]);
-  return rows[0] ?? null;
+export function findIdentity(m: EntityManager, id: string): Promise<MonitoredIdentity | null> {
+  return m.findOne(IdentityEntity, { select: MONITORED, where: { id } });
 }
 
 /**
- * Locks an identity's row for the rest of the transaction (as derive_identity_state() does: NO KEY
- * UPDATE lets webhook event inserts go on) and returns it with the database clock read after the lock.
+ * Locks an identity's row for the rest of the transaction (NO KEY UPDATE, as derive_identity_state()
+ * does: webhook event inserts, KEY SHARE through the foreign key, go on) and returns it with the
+ * database clock read after the lock was granted, by a statement of its own: a clock in the locking
+ * statement's select list may be read before the wait.
  */
-export async function lockIdentity(q: Queryable, id: string): Promise<(IdentityRow & { now: Date }) | null> {
-  const rows = await q.query<(IdentityRow & { now: Date })[]>(
-    `SELECT l.*, clock_timestamp() AS now
-     FROM (SELECT ${IDENTITY_COLUMNS} FROM identities i WHERE i.id = $1 FOR NO KEY UPDATE) AS l`,
-    [id],
-  );
-  return rows[0] ?? null;
+export async function lockIdentity(
+  m: EntityManager,
+  id: string,
+): Promise<{ identity: MonitoredIdentity; now: Date } | null> {
+  const identity = await m.findOne(IdentityEntity, {
+    select: MONITORED,
+    where: { id },
+    lock: { mode: 'for_no_key_update' },
+  });
+  if (!identity) return null;
+  const rows = await m.query<{ now: Date }[]>('SELECT clock_timestamp() AS now');
+  const now = rows[0]?.now;
+  if (!now) throw new Error('clock_timestamp() returned no row');
+  return { identity, now };
 }

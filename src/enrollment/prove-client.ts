@@ -6,11 +6,11 @@
 import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  type BatchItemResult,
-  type EnrollmentGateway,
-  type EnrollRequest,
+  type ProveBatchItemResult,
+  type ProveEnrollRequest,
+  type ProveGateway,
   ProviderUnavailableError,
-} from './gateway.js';
+} from './prove-gateway.js';
 
 export interface ProveGatewayOptions {
   clientId: string;
@@ -94,7 +94,7 @@ export function parseRetryAfter(value: string | null, nowMs: number = Date.now()
 }
 
 /** The Prove-backed gateway; tokens are fetched lazily, cached and shared by all calls. */
-export function proveGateway(opts: ProveGatewayOptions): EnrollmentGateway {
+export function proveGateway(opts: ProveGatewayOptions): ProveGateway {
   const http = proveHttp(opts);
   return {
     mode: 'prove',
@@ -113,7 +113,7 @@ export function proveGateway(opts: ProveGatewayOptions): EnrollmentGateway {
 // ---------------------------------------------------------------------------------------------
 // Endpoints: request bodies and answer validation
 
-function enrollBody(req: EnrollRequest): Record<string, string> {
+function enrollBody(req: ProveEnrollRequest): Record<string, string> {
   const body: Record<string, string> = { phoneNumber: toProvePhoneNumber(req.phoneNumber) };
   if (req.clientCustomerId !== null) body.clientCustomerId = req.clientCustomerId;
   return body;
@@ -124,7 +124,7 @@ function identityPath(proveId: string, action: 'deactivate' | 'activate'): strin
   return `/v3/identity/${encodeURIComponent(proveId)}/${action}`;
 }
 
-async function batchEnroll(http: ProveHttp, items: EnrollRequest[]): Promise<BatchItemResult[]> {
+async function batchEnroll(http: ProveHttp, items: ProveEnrollRequest[]): Promise<ProveBatchItemResult[]> {
   if (items.length === 0) return [];
   // The service answers BATCH_TOO_LARGE before getting here; splitting would risk half-done batches.
   if (items.length > MAX_BATCH_ITEMS) {
@@ -140,7 +140,7 @@ async function batchEnroll(http: ProveHttp, items: EnrollRequest[]): Promise<Bat
   return answer.results.map(readBatchItem);
 }
 
-function readBatchItem(item: unknown): BatchItemResult {
+function readBatchItem(item: unknown): ProveBatchItemResult {
   if (!isRecord(item)) throw malformed('batch enroll');
   const proveId = readProveId(item);
   if (proveId !== null) return { ok: true, proveId };

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Principal, Scope } from '../auth/scopes.js';
 import { bearerToken, type TokenVerifier } from '../auth/tokens.js';
 import type { EnrollmentService } from '../enrollment/enrollment.service.js';
-import type { EnrollmentGateway } from '../enrollment/gateway.js';
+import type { ProveGateway } from '../enrollment/prove-gateway.js';
 import type { ChangeFeed } from '../feed/feed.js';
 import type { ChangeNotifier } from '../feed/notifier.js';
 import { ApiError, forbidden, unauthenticated } from './errors.js';
@@ -17,7 +17,7 @@ export interface Services {
   /** This replica's live event feed. */
   feed: ChangeFeed;
   /** Prove's Identity Manager, or the local sandbox without Prove credentials. */
-  gateway: EnrollmentGateway;
+  gateway: ProveGateway;
   /** Enroll, batch enroll, deactivate, reactivate. */
   enrollment: EnrollmentService;
 }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { type EnrollmentGateway, ProviderUnavailableError } from '../../src/enrollment/gateway.js';
 import {
   type ProveGatewayOptions,
   parseRetryAfter,
@@ -8,6 +7,7 @@ import {
   proveGateway,
   toProvePhoneNumber,
 } from '../../src/enrollment/prove-client.js';
+import { type ProveGateway, ProviderUnavailableError } from '../../src/enrollment/prove-gateway.js';
 import { sandboxGateway } from '../../src/enrollment/sandbox-gateway.js';
 import { type FakeProve, startFakeProve } from '../fixtures/fake-prove.js';
 import { freePort } from '../helpers/process.js';
@@ -93,9 +93,9 @@ describe('sandboxGateway', () => {
 
 describe('proveGateway against a fake Prove API', () => {
   let fake: FakeProve;
-  const gatewayFor = (extra: Partial<ProveGatewayOptions> = {}): EnrollmentGateway =>
+  const gatewayFor = (extra: Partial<ProveGatewayOptions> = {}): ProveGateway =>
     proveGateway({ clientId: fake.clientId, clientSecret: fake.clientSecret, baseUrl: fake.url, ...extra });
-  const enrollOne = (gateway: EnrollmentGateway, phoneNumber = '+12001004031') =>
+  const enrollOne = (gateway: ProveGateway, phoneNumber = '+12001004031') =>
     gateway.enroll({ phoneNumber, clientCustomerId: 'customer-123' });
 
   before(async () => {

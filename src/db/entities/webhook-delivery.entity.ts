@@ -1,9 +1,17 @@
-import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import type { Provider } from '../../domain/types.js';
+import { Check, Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { PROVIDERS, type Provider } from '../../domain/types.js';
+import { oneOf } from './columns.js';
 
+/** One webhook delivery as received (migrations InitialSchema, DeliverySigningKey). */
 @Entity({ name: 'webhook_deliveries' })
+@Check('webhook_deliveries_provider_check', oneOf('provider', PROVIDERS))
+@Check('webhook_deliveries_signing_key_check', oneOf('signing_key', ['utf8', 'base64']))
+// (received_at DESC, id DESC) and (provider, outcome, received_at DESC, id DESC) in the migration:
+// TypeORM has no column order.
+@Index('webhook_deliveries_received_idx', ['receivedAt', 'id'])
+@Index('webhook_deliveries_provider_idx', ['provider', 'outcome', 'receivedAt', 'id'])
 export class WebhookDeliveryEntity {
-  @PrimaryGeneratedColumn('uuid')
+  @PrimaryGeneratedColumn('uuid', { primaryKeyConstraintName: 'webhook_deliveries_pkey' })
   id!: string;
 
   @Column('text')

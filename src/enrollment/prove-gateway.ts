@@ -1,17 +1,18 @@
 /**
- * What the enrollment service needs from a provider: implemented by the Prove Identity Manager
- * client (prove-client.ts) and by the local sandbox (sandbox-gateway.ts), chosen at start-up.
+ * Prove's Identity Manager as enrollment uses it, the one provider enrollment calls (PASSBASE and VOVE
+ * identities arrive with their id and are only stored). Implemented by the HTTP client (prove-client.ts)
+ * and by the local sandbox that stands in for Prove without credentials (sandbox-gateway.ts).
  */
 import type { EnrollErrorCode } from '../domain/error-codes.js';
 
-export interface EnrollRequest {
+export interface ProveEnrollRequest {
   /** E.164, e.g. +12001004031 (the service validates it: US numbers only). */
   phoneNumber: string;
   clientCustomerId: string | null;
 }
 
 /** One batch item's outcome: Prove refused the number (INVALID_PHONE_NUMBER) or failed otherwise. */
-export type BatchItemResult =
+export type ProveBatchItemResult =
   | { ok: true; proveId: string }
   | {
       ok: false;
@@ -19,11 +20,12 @@ export type BatchItemResult =
       message: string;
     };
 
-export interface EnrollmentGateway {
+/** The Identity Manager calls, by Prove's id of an identity (its proveId). */
+export interface ProveGateway {
   readonly mode: 'prove' | 'sandbox';
-  enroll(req: EnrollRequest): Promise<{ proveId: string }>;
+  enroll(req: ProveEnrollRequest): Promise<{ proveId: string }>;
   /** Same length and order as `items`; one refused item does not fail the others. */
-  batchEnroll(items: EnrollRequest[]): Promise<BatchItemResult[]>;
+  batchEnroll(items: ProveEnrollRequest[]): Promise<ProveBatchItemResult[]>;
   deactivate(proveId: string): Promise<void>;
   activate(proveId: string): Promise<void>;
 }
