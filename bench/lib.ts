@@ -455,3 +455,123 @@ export async function printProfile(dir: string): Promise<void> {
       console.log(`  ${p.percent.toFixed(1).padStart(5)} %  ${p.name}`);
   }
 }
+
+/**
+ * spawnServer on another Node binary: PostGraphile 5 needs Node 22 and this project runs on 20. Same
+ * readiness wait and stop as spawnServer.
+ */
+export async function spawnServerOn(
+  node: string,
+  script: string,
+  env: Record<string, string>,
+  readyPath = '/readyz',
+) {
+  const port = await freePort();
+  const child: ChildProcess = spawn(node, [script], {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  let ready = false;
+  for (let i = 0; i < 600 && !ready && child.exitCode === null; i++) {
+    try {
+      ready = (await fetch(url + readyPath)).status === 200;
+    } catch {
+      // not listening yet
+    }
+    if (!ready) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!ready) {
+    child.kill('SIGKILL');
+    throw new Error(`${script} on ${node} did not become ready`);
+  }
+  return {
+    url,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/**
+ * The shape bench/graphql.ts reads: `identities` identities over the past year with `perIdentity`
+ * events each (written `eventsPerTx` to a transaction, so tx_id varies as under real ingestion), with
+ * plausible columns; set-based SQL, a few seconds for 100,000 events. PROVE identities (7 in 10) get
+ * the provider ids `bench-0`, `bench-1`, … in age order, the ids proveDeliveries sends, so deliveries
+ * made with `identities` = their count update seeded identities instead of creating new ones.
+ * Returns the counts.
+ */
+export async function seedIdentities(
+  url: string,
+  opts: { identities?: number; perIdentity?: number; eventsPerTx?: number } = {},
+): Promise<{ identities: number; events: number; prove: number; transactions: number }> {
+  const identities = opts.identities ?? 10_000;
+  const events = identities * (opts.perIdentity ?? 10);
+  const eventsPerTx = opts.eventsPerTx ?? 1_000;
+  const db = new pg.Client(url);
+  await db.connect();
+  try {
+    await db.query(
+      `INSERT INTO identities (provider, provider_identity_id, client_customer_id, phone_number, status,
+         risk_level, enrolled_at, deactivated_at, created_at, updated_at)
+       SELECT p.provider, gen_random_uuid()::text, 'cust-' || g,
+         CASE WHEN p.provider = 'PROVE' THEN '+1202' || lpad((5550000 + g)::text, 7, '0') END,
+         (ARRAY['ACTIVE','ACTIVE','ACTIVE','ACTIVE','ACTIVE','ACTIVE','ACTIVE','DEACTIVATED','ENDED','ACTIVE'])[g % 10 + 1],
+         (ARRAY['UNKNOWN','LOW','LOW','MEDIUM','HIGH'])[g % 5 + 1],
+         t.at, CASE WHEN g % 10 = 7 THEN t.at + interval '30 days' END, t.at, t.at
+       FROM generate_series(1, $1::int) AS g
+       CROSS JOIN LATERAL (SELECT (ARRAY['PROVE','PROVE','PROVE','PROVE','PROVE','PROVE','PROVE','PASSBASE',
+         'PASSBASE','VOVE'])[g % 10 + 1] AS provider) p
+       CROSS JOIN LATERAL (SELECT now() - interval '365 days' + g * interval '52 minutes' AS at) t`,
+      [identities],
+    );
+    // proveDeliveries' identity and customer ids, so its deliveries land on these identities.
+    await db.query(`UPDATE identities i SET provider_identity_id = 'bench-' || p.n, client_customer_id = 'cust-' || p.n
+      FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS n FROM identities
+            WHERE provider = 'PROVE') p
+      WHERE p.id = i.id`);
+    // Each batch is its own transaction (its own tx_id), as deliveries are.
+    for (let from = 0; from < events; from += eventsPerTx) {
+      await db.query(
+        `WITH ids AS (SELECT id, provider, created_at, row_number() OVER (ORDER BY created_at, id) - 1 AS n
+                      FROM identities)
+         INSERT INTO identity_events (identity_id, provider, provider_event_id, type, raw_type, description,
+           occurred_at, received_at, client_customer_id, new_carrier, new_line_type, verification_status)
+         SELECT i.id, i.provider, 'bench-' || g, x.type, x.raw_type, x.description,
+           i.created_at + (g / $3::int) * interval '17 hours', i.created_at + (g / $3::int) * interval '17 hours' + interval '2 seconds',
+           NULL, CASE WHEN x.type = 'PORT' THEN 'Verizon' END,
+           CASE WHEN x.type = 'LINE_TYPE_CHANGE' THEN 'mobile' END, x.verification_status
+         FROM generate_series($1::int, $2::int) AS g
+         JOIN ids i ON i.n = g % $3::int
+         CROSS JOIN LATERAL (
+           SELECT CASE i.provider
+               WHEN 'PROVE' THEN (ARRAY['PORT','LINE_TYPE_CHANGE','PORT','DISCONNECT','PHONE_NUMBER_CHANGE'])[g % 5 + 1]
+               ELSE 'VERIFICATION_STATUS_CHANGED' END AS type,
+             CASE i.provider
+               WHEN 'PROVE' THEN (ARRAY['PORT','LINETYPE_CHANGE','PORT','DISCONNECT','PHONE_NUMBER_CHANGE'])[g % 5 + 1]
+               WHEN 'PASSBASE' THEN 'VERIFICATION_REVIEWED' ELSE 'successful' END AS raw_type,
+             CASE i.provider WHEN 'PROVE' THEN 'phone number ported to new provider' END AS description,
+             CASE WHEN i.provider <> 'PROVE' THEN (ARRAY['pending','approved','declined'])[g % 3 + 1] END
+               AS verification_status
+         ) x`,
+        [from, Math.min(from + eventsPerTx, events) - 1, identities],
+      );
+    }
+    await db.query(`UPDATE identities i SET last_event_at = m.at
+      FROM (SELECT identity_id, max(occurred_at) AS at FROM identity_events GROUP BY identity_id) m
+      WHERE m.identity_id = i.id`);
+    await db.query('VACUUM ANALYZE');
+    const { rows } = await db.query<{ i: number; e: number; p: number; tx: number }>(
+      `SELECT (SELECT count(*) FROM identities)::int AS i, (SELECT count(*) FROM identity_events)::int AS e,
+         (SELECT count(*) FROM identities WHERE provider = 'PROVE')::int AS p,
+         (SELECT count(DISTINCT tx_id) FROM identity_events)::int AS tx`,
+    );
+    const r = rows[0]!;
+    return { identities: r.i, events: r.e, prove: r.p, transactions: r.tx };
+  } finally {
+    await db.end();
+  }
+}
