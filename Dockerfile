@@ -16,6 +16,8 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The SQL functions and types, read at start-up beside dist/ (src/db/sql-files.ts).
+COPY sql ./sql
 RUN mkdir -p .data/spool && chown -R node:node .data
 USER node
 EXPOSE 4000

@@ -117,33 +117,9 @@ export const INGEST_DELIVERY_V1 = `
       END
       $$`;
 
-/**
- * Ingestion in one round trip. A webhook delivery is one call of ingest_delivery(): replay guard,
- * delivery record, identities, events (idempotent on the provider event id) and identity state, all
- * in the caller's transaction; record_events() is the part mutations share. Round trips to PostgreSQL, not the framework,
- * decide webhook throughput (see BENCHMARKS.md), hence a function rather than five statements.
- *
- * derive_identity_state() is the closed form of the policy fold in src/domain/identity-policy.ts:
- *   status = ENDED if any event ends the identity, else the last status effect, else the start;
- *   risk   = the highest of (the last verdict, or the start) and every raise ordered after that verdict,
- * with events ordered by (occurred_at, tiebreak, id), starting from the identity's row when the new
- * events all follow what it reflects, else from a fresh identity over its whole history.
- * test/api/policy-sql.test.ts checks both paths against the fold, with concurrent writers.
- */
-export class IngestFunctions1763780100000 implements MigrationInterface {
-  name = 'IngestFunctions1763780100000';
-
-  async up(q: QueryRunner): Promise<void> {
-    // One normalized event as src/ingest/ingest.service.ts sends it (snake_case keys).
-    await q.query(`
-      CREATE TYPE ingest_event AS (
-        ord int, provider text, provider_event_id text, provider_identity_id text, client_customer_id text,
-        type text, raw_type text, description text, occurred_at timestamptz, new_carrier text,
-        new_line_type text, verification_status text, status_effect text, risk_mode text, risk_effect text,
-        tiebreak smallint
-      )`);
-    await q.query(`
-      CREATE FUNCTION derive_identity_state(ids uuid[]) RETURNS void LANGUAGE plpgsql
+/** derive_identity_state() as this migration creates it; ProveEventKey's down restores it. */
+export const DERIVE_IDENTITY_STATE_V1 = `
+      CREATE OR REPLACE FUNCTION derive_identity_state(ids uuid[]) RETURNS void LANGUAGE plpgsql
       SET plan_cache_mode = force_generic_plan AS $$
       DECLARE
         me xid8 := pg_current_xact_id();
@@ -227,7 +203,34 @@ export class IngestFunctions1763780100000 implements MigrationInterface {
         FROM d
         WHERE i.id = d.id;
       END
-      $$`);
+      $$`;
+
+/**
+ * Ingestion in one round trip. A webhook delivery is one call of ingest_delivery(): replay guard,
+ * delivery record, identities, events (idempotent on the provider event id) and identity state, all
+ * in the caller's transaction; record_events() is the part mutations share. Round trips to PostgreSQL, not the framework,
+ * decide webhook throughput (see BENCHMARKS.md), hence a function rather than five statements.
+ *
+ * derive_identity_state() is the closed form of the policy fold in src/domain/identity-policy.ts:
+ *   status = ENDED if any event ends the identity, else the last status effect, else the start;
+ *   risk   = the highest of (the last verdict, or the start) and every raise ordered after that verdict,
+ * with events ordered by (occurred_at, tiebreak, id), starting from the identity's row when the new
+ * events all follow what it reflects, else from a fresh identity over its whole history.
+ * test/api/policy-sql.test.ts checks both paths against the fold, with concurrent writers.
+ */
+export class IngestFunctions1763780100000 implements MigrationInterface {
+  name = 'IngestFunctions1763780100000';
+
+  async up(q: QueryRunner): Promise<void> {
+    // One normalized event as src/ingest/ingest.service.ts sends it (snake_case keys).
+    await q.query(`
+      CREATE TYPE ingest_event AS (
+        ord int, provider text, provider_event_id text, provider_identity_id text, client_customer_id text,
+        type text, raw_type text, description text, occurred_at timestamptz, new_carrier text,
+        new_line_type text, verification_status text, status_effect text, risk_mode text, risk_effect text,
+        tiebreak smallint
+      )`);
+    await q.query(DERIVE_IDENTITY_STATE_V1);
 
     // What one delivery's events do to one identity, composed in TypeScript (summarize() in
     // src/domain/identity-policy.ts), applied below without reading the identity's history.

@@ -1,5 +1,18 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
+/** event_horizon() as this migration creates it; ProveEventKey's down restores it. */
+export const EVENT_HORIZON_V1 = `
+      CREATE OR REPLACE FUNCTION event_horizon() RETURNS xid8 LANGUAGE sql STABLE AS $$
+        SELECT coalesce(
+          (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
+            WHERE NOT EXISTS (
+              SELECT 1 FROM pg_stat_get_activity(NULL) a
+              WHERE a.backend_xid = x::xid
+                AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+          pg_snapshot_xmax(s.snap))
+        FROM (SELECT pg_current_snapshot() AS snap) s
+      $$`;
+
 /**
  * The visibility horizon that event queries and the live feed read behind (docs/adr/0003-event-order.md):
  * the oldest transaction still running in this database, or, when none is, the first transaction id not
@@ -15,17 +28,7 @@ export class EventHorizon1763780200000 implements MigrationInterface {
   name = 'EventHorizon1763780200000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`
-      CREATE FUNCTION event_horizon() RETURNS xid8 LANGUAGE sql STABLE AS $$
-        SELECT coalesce(
-          (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
-            WHERE NOT EXISTS (
-              SELECT 1 FROM pg_stat_get_activity(NULL) a
-              WHERE a.backend_xid = x::xid
-                AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
-          pg_snapshot_xmax(s.snap))
-        FROM (SELECT pg_current_snapshot() AS snap) s
-      $$`);
+    await q.query(EVENT_HORIZON_V1);
   }
 
   async down(q: QueryRunner): Promise<void> {

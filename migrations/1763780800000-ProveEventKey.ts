@@ -1,6 +1,47 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { objectOf, SQL_FILES } from '../src/db/sql-files.js';
+import { DERIVE_IDENTITY_STATE_V1 } from './1763780100000-IngestFunctions.js';
+import { EVENT_HORIZON_V1 } from './1763780200000-EventHorizon.js';
 import { RECORD_EVENTS_V2 } from './1763780300000-LeanerDelivery.js';
 import { INGEST_BATCH_V2 } from './1763780700000-DeliverySigningKey.js';
+
+/** The functions and types versioned migrations made; sql/ files came after this migration. */
+const MADE_BY_MIGRATIONS = new Set([
+  'function event_horizon',
+  'function derive_identity_state',
+  'function record_events',
+  'function ingest_batch',
+  'type ingest_event',
+  'type ingest_summary',
+  'type ingest_batch_delivery',
+  'type ingest_batch_event',
+  'type ingest_batch_summary',
+]);
+
+/**
+ * This is the last migration before sql/ (docs/adr/0012-sql-files.md): migrate() applies the files after
+ * it. Reverting it first drops what the files added (whatever they hold by then, newest file first) and
+ * puts back the migrations' own event_horizon() and derive_identity_state(); the rest of the down
+ * restores record_events() and ingest_batch() as before.
+ */
+async function dropSqlFiles(q: QueryRunner): Promise<void> {
+  for (const file of [...SQL_FILES].reverse()) {
+    const { kind, name } = objectOf(file);
+    if (MADE_BY_MIGRATIONS.has(`${kind} ${name}`)) continue;
+    if (kind === 'type') {
+      await q.query(`DROP TYPE IF EXISTS ${name}`);
+      continue;
+    }
+    const overloads: { f: string }[] = await q.query(
+      `SELECT oid::regprocedure::text AS f FROM pg_proc
+       WHERE proname = $1 AND pronamespace = current_schema()::regnamespace`,
+      [name],
+    );
+    for (const { f } of overloads) await q.query(`DROP FUNCTION ${f}`);
+  }
+  await q.query(EVENT_HORIZON_V1);
+  await q.query(DERIVE_IDENTITY_STATE_V1);
+}
 
 /**
  * An event is the same event when its provider, event id, identity and raw type are the same, not its
@@ -37,6 +78,7 @@ export class ProveEventKey1763780800000 implements MigrationInterface {
         `cannot revert ProveEventKey: ${row?.n} provider event id(s) stored more than once (for several identities or event types), which the unique key (provider, provider_event_id) cannot hold`,
       );
     }
+    await dropSqlFiles(q);
     await q.query(
       'CREATE UNIQUE INDEX identity_events_provider_event_key ON identity_events (provider, provider_event_id)',
     );

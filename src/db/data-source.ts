@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
 import { acceptColumnTypes, entities } from './entities/index.js';
+import { applySqlFiles } from './sql-files.js';
 
 export const MIGRATIONS_TABLE = 'typeorm_migrations';
 /** pg_advisory_lock key held while migrating, so replicas starting together take turns. */
@@ -36,22 +37,42 @@ export function createDataSource(opts: DataSourceOptions): DataSource {
   return acceptColumnTypes(ds);
 }
 
+export interface MigrateResult {
+  /** The versioned migrations this call applied, oldest first. */
+  migrations: string[];
+  /** The sql/ files it applied (those whose objects differed from the database's), or null when the
+   * database holds migrations this build does not know: a newer build owns the functions then. */
+  sqlFiles: string[] | null;
+}
+
 /**
- * Applies pending migrations under a PostgreSQL advisory lock (session-level, on a connection of its
- * own), so several replicas may start at once: the first migrates, the others wait and find nothing to do.
- * Returns the names of the migrations this call applied.
+ * Applies pending migrations, then the sql/ files that differ from the database (src/db/sql-files.ts),
+ * under a PostgreSQL advisory lock (session-level, on a connection of its own), so several replicas
+ * may start at once: the first migrates, the others wait and find nothing to do.
  */
-export async function migrate(ds: DataSource): Promise<string[]> {
+export async function migrateSchema(ds: DataSource): Promise<MigrateResult> {
   const lock = ds.createQueryRunner();
   await lock.connect();
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     const applied = await ds.runMigrations({ transaction: 'each' });
-    return applied.map((m) => m.name);
+    const known = migrations.map((m) => m.name);
+    const [newer] = (await lock.query(
+      `SELECT count(*)::int AS n FROM ${MIGRATIONS_TABLE} WHERE name <> ALL ($1::text[])`,
+      [known],
+    )) as { n: number }[];
+    // An older build starting beside a newer one (a rollout, a rollback) must not put its files back.
+    const sqlFiles = (newer?.n ?? 0) > 0 ? null : await applySqlFiles(lock);
+    return { migrations: applied.map((m) => m.name), sqlFiles };
   } finally {
     await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     await lock.release();
   }
+}
+
+/** migrateSchema(), answering the names of the migrations it applied. */
+export async function migrate(ds: DataSource): Promise<string[]> {
+  return (await migrateSchema(ds)).migrations;
 }
 
 /** True when every migration this build knows of is recorded as applied (one query; throws if the DB is down). */

@@ -2,7 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { createDataSource, migrate } from './data-source.js';
+import { createDataSource, migrateSchema } from './data-source.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.js';
 
 /** Which PostgreSQL is in use, as start-up tells it: never a password. */
@@ -129,8 +129,11 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
         : `DATABASE_URL (${address(url)})`;
       throw new DatabaseUnavailableError(`cannot connect to ${which}: ${reasonOf(err, url)}`, { cause: err });
     }
-    const applied = await migrate(dataSource);
-    if (applied.length) opts.log.info({ migrations: applied }, 'applied migrations');
+    const applied = await migrateSchema(dataSource);
+    if (applied.migrations.length) opts.log.info({ migrations: applied.migrations }, 'applied migrations');
+    if (applied.sqlFiles === null)
+      opts.log.warn('the database has migrations this build does not know: sql/ files not applied');
+    else if (applied.sqlFiles.length) opts.log.info({ sqlFiles: applied.sqlFiles }, 'applied sql files');
   } catch (err) {
     if (dataSource.isInitialized) await dataSource.destroy();
     await embedded?.stop();

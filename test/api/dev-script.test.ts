@@ -15,6 +15,7 @@ async function copyOfCheckout(): Promise<string> {
   for (const name of [
     'src',
     'migrations',
+    'sql',
     'scripts',
     'package.json',
     'tsconfig.json',
