@@ -43,7 +43,7 @@ BEGIN
     ORDER BY identity_id, occurred_at DESC, tiebreak DESC, id DESC
   ),
   raised AS (
-    SELECT ev.identity_id, max(array_position(ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'], ev.risk_effect)) AS rank
+    SELECT ev.identity_id, max(risk_rank(ev.risk_effect)) AS rank
     FROM ev LEFT JOIN last_verdict v ON v.identity_id = ev.identity_id
     WHERE ev.risk_mode = 'raise'
       AND (v.identity_id IS NULL OR (ev.occurred_at, ev.tiebreak, ev.id) > (v.occurred_at, v.tiebreak, v.id))
@@ -66,11 +66,9 @@ BEGIN
            CASE WHEN a.ended OR (b.incremental AND b.status = 'ENDED') THEN 'ENDED'
                 ELSE coalesce(a.last_status, CASE WHEN b.incremental THEN b.status ELSE 'ACTIVE' END)
            END AS status,
-           (ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'])[greatest(
-              coalesce(array_position(ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'], v.risk_effect),
-                       CASE WHEN b.incremental THEN array_position(ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'], b.risk_level)
-                            ELSE 1 END),
-              coalesce(r.rank, 1))] AS risk_level,
+           risk_level(greatest(
+              coalesce(risk_rank(v.risk_effect), CASE WHEN b.incremental THEN risk_rank(b.risk_level) ELSE 1 END),
+              coalesce(r.rank, 1))) AS risk_level,
            coalesce(a.last_deactivated, CASE WHEN b.incremental THEN b.deactivated_at END) AS deactivated_at,
            coalesce(a.enrolled_at, b.enrolled_at) AS enrolled_at,
            greatest(a.last_event_at, CASE WHEN b.incremental THEN b.last_event_at END) AS last_event_at

@@ -108,7 +108,7 @@ BEGIN
   END IF;
 
   -- Identity rows are locked in id order before any is written: two batches that share identities
-  -- then take turns instead of deadlocking (the update below would lock them in no set order).
+  -- then take turns instead of deadlocking (the updates below would lock them in no set order).
   PERFORM 1 FROM identities WHERE id = ANY (touched) ORDER BY id FOR NO KEY UPDATE;
 
   -- The usual case: an identity's new events all came from one delivery, which stored every event it
@@ -122,27 +122,17 @@ BEGIN
       FROM jsonb_populate_recordset(NULL::ingest_batch_summary, summaries) s
       WHERE s.delivery_id = ANY (stored)
     ),
-    sm AS MATERIALIZED (
+    carried AS MATERIALIZED (
       SELECT f.*, sole->(f.id::text) AS carrier FROM found f
-    ),
-    updated AS (
-      UPDATE identities i SET
-        status = CASE WHEN i.status = 'ENDED' OR sm.ends THEN 'ENDED' ELSE coalesce(sm.last_status, i.status) END,
-        risk_level = (ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'])[greatest(
-          array_position(ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'], coalesce(sm.verdict, i.risk_level)),
-          coalesce(array_position(ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'], sm.raise), 1))],
-        deactivated_at = CASE
-          WHEN i.status <> 'ENDED' AND NOT sm.ends AND coalesce(sm.last_status, i.status) = 'DEACTIVATED'
-          THEN coalesce(sm.deactivated_at, i.deactivated_at) END,
-        enrolled_at = greatest(i.enrolled_at, sm.enrolled_at),
-        last_event_at = sm.last_at,
-        updated_at = now()
-      FROM sm
-      WHERE i.id = sm.id AND sm.carrier->>0 = sm.delivery_id::text AND (sm.carrier->>1)::int = sm.count
-        AND (i.last_event_at IS NULL OR sm.first_at > i.last_event_at)
-      RETURNING i.id
     )
-    SELECT array_agg(id) INTO applied FROM updated;
+    SELECT apply_summaries(
+             array_agg(c.id),
+             -- ingest_batch_summary less its delivery: an ingest_summary.
+             array_agg(ROW(c.provider, c.provider_identity_id, c.count, c.ends, c.last_status, c.verdict, c.raise,
+                           c.first_at, c.last_at, c.deactivated_at, c.enrolled_at)::ingest_summary))
+    INTO applied
+    FROM carried c
+    WHERE c.carrier->>0 = c.delivery_id::text AND (c.carrier->>1)::int = c.count;
   END IF;
 
   -- The rest (a late, older event, a partly duplicate delivery, an identity several deliveries of the

@@ -41,34 +41,15 @@ BEGIN
 
   -- The usual case: the whole delivery was new (no duplicate: summaries describe exactly what was
   -- stored) and each identity's events all follow what its row reflects. The row is read as its
-  -- latest committed version (a concurrent writer's update is waited for and this WHERE re-checked
-  -- against it), so no lock is needed here.
+  -- latest committed version (a concurrent writer's update is waited for and apply_summaries' WHERE
+  -- re-checked against it), so no lock is needed here.
   IF accepted = jsonb_array_length(events) THEN
-    WITH sm AS MATERIALIZED (
-      SELECT (SELECT i.id FROM identities i
-              WHERE i.provider = s.provider AND i.provider_identity_id = s.provider_identity_id) AS id, s.*
-      FROM jsonb_populate_recordset(NULL::ingest_summary, summaries) s
-    ),
-    updated AS (
-      UPDATE identities i SET
-        status = CASE WHEN i.status = 'ENDED' OR sm.ends THEN 'ENDED' ELSE coalesce(sm.last_status, i.status) END,
-        risk_level = (ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'])[greatest(
-          array_position(ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'], coalesce(sm.verdict, i.risk_level)),
-          coalesce(array_position(ARRAY['UNKNOWN','LOW','MEDIUM','HIGH'], sm.raise), 1))],
-        deactivated_at = CASE
-          WHEN i.status <> 'ENDED' AND NOT sm.ends AND coalesce(sm.last_status, i.status) = 'DEACTIVATED'
-          THEN coalesce(sm.deactivated_at, i.deactivated_at) END,
-        enrolled_at = greatest(i.enrolled_at, sm.enrolled_at),
-        last_event_at = sm.last_at,
-        updated_at = now()
-      FROM sm
-      -- = ANY drives the update through the primary key: on a join alone, a plan made while the
-      -- table was small (plans are generic and kept per session) scans every identity.
-      WHERE i.id = ANY (ARRAY(SELECT id FROM sm)) AND i.id = sm.id
-        AND (i.last_event_at IS NULL OR sm.first_at > i.last_event_at)
-      RETURNING i.id
-    )
-    SELECT array_agg(id) INTO applied FROM updated;
+    SELECT apply_summaries(
+             array_agg((SELECT i.id FROM identities i
+                        WHERE i.provider = s.provider AND i.provider_identity_id = s.provider_identity_id)),
+             array_agg(s))
+    INTO applied
+    FROM jsonb_populate_recordset(NULL::ingest_summary, summaries) s;
   END IF;
 
   -- The rest (a late, older event, or a partly duplicate delivery) is derived from history.
