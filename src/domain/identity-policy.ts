@@ -6,8 +6,8 @@ import { RISK_LEVELS } from './types.js';
  *
  * `effectOf` says what one event does; it is computed at ingest and stored with the event.
  * `foldEvents` is the policy's literal definition (apply effects one by one in occurredAt order);
- * the database derives the same state in closed form (migrations/…-IngestFunctions.ts,
- * derive_identity_state) so ingestion needs one round trip, and a test checks both agree.
+ * the database derives the same state in closed form (sql/functions/derive_identity_state.sql) so
+ * ingestion needs one round trip, and a test checks both agree.
  */
 
 export type RiskMode = 'raise' | 'replace';

@@ -1,6 +1,6 @@
 /**
  * The store of enrollment, deactivation and reactivation. Events go through record_events()
- * (migrations/…-IngestFunctions.ts), the same path as webhook deliveries, so identity state is always
+ * (sql/functions/record_events.sql), the same path as webhook deliveries, so identity state is always
  * derived by the one policy; nothing here writes status, risk or their timestamps. Single-row reads go
  * through the identity entity; the batch statements stay SQL (docs/adr/0013-typeorm.md).
  */

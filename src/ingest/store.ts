@@ -13,7 +13,7 @@ interface BatchAnswer {
 }
 
 /**
- * Commits deliveries in one round trip and one transaction: ingest_batch() (migration BatchIngest)
+ * Commits deliveries in one round trip and one transaction: ingest_batch() (sql/functions/ingest_batch.sql)
  * runs as a single-statement transaction. The answers are in the order of `records`, each what that
  * delivery would have got alone, the earlier ones of the batch counting as already arrived.
  */
