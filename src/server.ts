@@ -197,7 +197,7 @@ async function compose(
         findRefusals: (record) => findRefusals(db, record),
         log,
         onLoaded: (_r, result) => {
-          if (!result.replayed && result.accepted > 0) notifier.poke();
+          if (!result.replayed && result.accepted > 0) notifier.poke(result.changed);
         },
       }),
     (l) => l.stop(),
@@ -217,7 +217,7 @@ async function compose(
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.commitDeadlineMs ? { commitDeadlineMs: opts.commitDeadlineMs } : {}),
     onSpooled: () => void spoolLoader.kick(),
-    onCommitted: () => notifier.poke(),
+    onCommitted: (change) => notifier.poke(change),
   });
   // With Prove credentials, enrollment is forwarded to Prove; without, the local sandbox (contract, Enrollment).
   const gateway: ProveGateway = config.prove

@@ -9,7 +9,9 @@
 --   delivery's summary; any other is derived by derive_identity_state().
 -- Locks are taken in a fixed order where two batches can meet (token ids and new identities by key,
 -- identity rows by id). The delivery ids come from the caller, the events' order from `ord`, global to
--- the batch. Returns {"stored": [delivery ids not replayed], "accepted": {id: n}}.
+-- the batch. Returns {"stored": [delivery ids not replayed], "accepted": {id: n}, "changed": {id:
+-- [identity ids its new events went to]}, "created_us": {identity id: its created_at in µs}}: what the
+-- response cache drops answers by (src/graphql/read-tags.ts).
 CREATE OR REPLACE FUNCTION ingest_batch(deliveries jsonb, events jsonb, summaries jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 -- Plans are made once per connection (generic), and every statement here finds its rows through
@@ -20,6 +22,8 @@ DECLARE
   won text[];
   stored uuid[];
   accepted jsonb;
+  changed jsonb;
+  created_us jsonb;
   touched uuid[];
   sole jsonb;
   applied uuid[];
@@ -57,7 +61,8 @@ BEGIN
   )
   SELECT array_agg(id) INTO stored FROM ins;
   IF stored IS NULL THEN
-    RETURN jsonb_build_object('stored', '[]'::jsonb, 'accepted', '{}'::jsonb);
+    RETURN jsonb_build_object('stored', '[]'::jsonb, 'accepted', '{}'::jsonb, 'changed', '{}'::jsonb,
+                              'created_us', '{}'::jsonb);
   END IF;
 
   -- An identity never seen here is created by its first event (nothing is dropped), in key order.
@@ -92,19 +97,23 @@ BEGIN
   )
   SELECT (SELECT jsonb_object_agg(delivery_id, n)
           FROM (SELECT delivery_id, count(*) AS n FROM ins GROUP BY delivery_id) per),
+         (SELECT jsonb_object_agg(delivery_id, ids)
+          FROM (SELECT delivery_id, jsonb_agg(DISTINCT identity_id) AS ids FROM ins GROUP BY delivery_id) per),
          (SELECT array_agg(identity_id) FROM per_identity),
          -- Identities whose new events here all came from one delivery: its summary may apply.
          (SELECT jsonb_object_agg(identity_id, jsonb_build_array(delivery_id, n))
           FROM per_identity WHERE carriers = 1)
-  INTO accepted, touched, sole;
+  INTO accepted, changed, touched, sole;
   accepted := coalesce(accepted, '{}'::jsonb);
+  changed := coalesce(changed, '{}'::jsonb);
 
   UPDATE webhook_deliveries w
   SET event_count = coalesce((accepted->>w.id::text)::int, 0),
       duplicate_count = w.event_count - coalesce((accepted->>w.id::text)::int, 0)
   WHERE w.id = ANY (stored) AND w.event_count <> coalesce((accepted->>w.id::text)::int, 0);
   IF touched IS NULL THEN
-    RETURN jsonb_build_object('stored', to_jsonb(stored), 'accepted', accepted);
+    RETURN jsonb_build_object('stored', to_jsonb(stored), 'accepted', accepted, 'changed', changed,
+                              'created_us', '{}'::jsonb);
   END IF;
 
   -- Identity rows are locked in id order before any is written: two batches that share identities
@@ -146,7 +155,10 @@ BEGIN
   END IF;
 
   -- No NOTIFY here: a notifying transaction holds a cluster-wide lock through its commit, which
-  -- would serialise every commit. The app notifies after commit (src/events/notifier.ts).
-  RETURN jsonb_build_object('stored', to_jsonb(stored), 'accepted', accepted);
+  -- would serialise every commit. The app notifies after commit (src/feed/notifier.ts).
+  SELECT jsonb_object_agg(i.id, (extract(epoch FROM i.created_at) * 1000000)::bigint::text)
+  INTO created_us FROM identities i WHERE i.id = ANY (touched);
+  RETURN jsonb_build_object('stored', to_jsonb(stored), 'accepted', accepted, 'changed', changed,
+                            'created_us', created_us);
 END
 $$;

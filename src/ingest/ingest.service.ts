@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
+import type { DataChange } from '../domain/data-change.js';
 import type { Metrics } from '../observability/metrics.js';
 import { buildRecord, type DeliveryRecord, sha256Hex } from './delivery-record.js';
 import type { AuthErrorCode, WebhookProvider } from './providers/provider.js';
@@ -33,8 +34,8 @@ export interface IngestDeps {
   commitDeadlineMs?: number;
   /** Called after a delivery is spooled, to start loading as soon as PostgreSQL is back. */
   onSpooled: () => void;
-  /** Called after events were committed, to wake the change feed. */
-  onCommitted: () => void;
+  /** Called after events were committed, to wake the change feed; with what they changed. */
+  onCommitted: (change: DataChange) => void;
 }
 
 /**
@@ -149,7 +150,7 @@ export function createIngestService(deps: IngestDeps) {
     }
     if (stored.replayed) return refuse(provider, raw, now, { kind: 'replayed' }, correlationId);
 
-    if (stored.accepted > 0) deps.onCommitted();
+    if (stored.accepted > 0) deps.onCommitted(stored.changed);
     const rejected = parsed.rejected.length;
     metrics.webhookDeliveries.inc({ provider: p, outcome: record.delivery.outcome });
     metrics.webhookEvents.inc({ provider: p, result: 'accepted' }, stored.accepted);

@@ -1,15 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Queryable } from '../data/sql.js';
+import type { DataChange } from '../domain/data-change.js';
 import type { DeliveryRecord } from './delivery-record.js';
 
 export type StoreResult =
   | { replayed: true }
-  | { replayed: false; deliveryId: string; accepted: number; duplicates: number };
+  | {
+      replayed: false;
+      deliveryId: string;
+      accepted: number;
+      duplicates: number;
+      /** The identities its new events went to, for the response cache. */
+      changed: DataChange;
+    };
 
 interface BatchAnswer {
   stored: string[];
   accepted: Record<string, number>;
+  changed: Record<string, string[]>;
+  created_us: Record<string, string>;
 }
 
 /**
@@ -50,7 +60,18 @@ export async function storeBatch(db: Queryable, records: readonly DeliveryRecord
     const id = ids[k] as string;
     if (!stored.has(id)) return { replayed: true };
     const accepted = answer.accepted[id] ?? 0;
-    return { replayed: false, deliveryId: id, accepted, duplicates: r.events.length - accepted };
+    const identities = (answer.changed[id] ?? []).map((identity) => ({
+      id: identity,
+      // Unknown (never so): taken as the newest, so a cached first page is dropped rather than kept.
+      createdUs: answer.created_us[identity] ?? '9223372036854775807',
+    }));
+    return {
+      replayed: false,
+      deliveryId: id,
+      accepted,
+      duplicates: r.events.length - accepted,
+      changed: { identities },
+    };
   });
 }
 

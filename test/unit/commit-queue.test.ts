@@ -39,7 +39,15 @@ function heldWriter() {
         release: () =>
           names.includes('bad')
             ? reject(new Error('check constraint violated'))
-            : resolve(names.map((n) => ({ replayed: false, deliveryId: n, accepted: 1, duplicates: 0 }))),
+            : resolve(
+                names.map((n) => ({
+                  replayed: false,
+                  deliveryId: n,
+                  accepted: 1,
+                  duplicates: 0,
+                  changed: { identities: [] },
+                })),
+              ),
       });
     });
   return { calls, write };
