@@ -687,6 +687,129 @@ describe('GraphQL response cache (TTL 60 s: only invalidation empties it)', () =
   });
 });
 
+describe('GraphQL response cache: a commit drops only the answers that read what it changed', () => {
+  let s: TestServer;
+  let feed: Awaited<ReturnType<typeof watchFeed>>;
+  before(async () => {
+    s = await startTestServer({ env: CACHE_ENV });
+    feed = await watchFeed(s);
+  });
+  after(async () => {
+    await feed.dispose();
+    await s.close();
+  });
+
+  /** A webhook event for `pid` (creating the identity when new), read by the feed; the identity's id. */
+  async function webhook(pid: string, eventType: string): Promise<string> {
+    const res = await postProve(s.url, {
+      notifications: [proveNotification({ identityId: pid, eventType })],
+    });
+    assert.deepEqual(res.body, { accepted: 1, duplicates: 0, rejected: 0 });
+    await feed.caughtUp();
+    const rows = await s.app.db.query<{ id: string }[]>(
+      'SELECT id FROM identities WHERE provider_identity_id = $1',
+      [pid],
+    );
+    return rows[0]!.id;
+  }
+  const DETAIL = `query($id: ID!) {
+    identity(id: $id) { id riskLevel events(first: 5) { edges { node { type } } } }
+  }`;
+  type Detail = {
+    identity: { id: string; riskLevel: string; events: { edges: { node: { type: string } }[] } };
+  };
+  const detail = async (id: string) => {
+    const r = await s.gql<Detail>(DETAIL, { id });
+    assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+    return r.body.data!.identity;
+  };
+
+  it("keeps an identity's cached answers through writes to other identities, and drops them at its own", async () => {
+    const a = await webhook(`tags-a-${randomUUID()}`, 'LINE_TYPE_CHANGE');
+    const pidB = `tags-b-${randomUUID()}`;
+    const b = await webhook(pidB, 'LINE_TYPE_CHANGE');
+    for (const id of [a, b])
+      assert.deepEqual((await counted(s.url, () => detail(id))).counts, outcomes({ miss: 1 }));
+
+    await webhook(pidB, 'PORT');
+    const kept = await counted(s.url, () => detail(a));
+    assert.deepEqual(kept.counts, outcomes({ hit: 1 }), 'a write to another identity leaves it cached');
+    const dropped = await counted(s.url, () => detail(b));
+    assert.deepEqual(dropped.counts, outcomes({ miss: 1 }));
+    assert.equal(dropped.result.riskLevel, 'HIGH');
+    assert.deepEqual(
+      dropped.result.events.edges.map((e) => e.node.type),
+      ['PORT', 'LINE_TYPE_CHANGE'],
+      'its events too (read through the loader)',
+    );
+  });
+
+  it('keeps a first page of identities through writes to older ones, and drops it when a new one appears', async () => {
+    const older = `tags-old-${randomUUID()}`;
+    await webhook(older, 'LINE_TYPE_CHANGE');
+    const newest = [
+      await webhook(`tags-n1-${randomUUID()}`, 'PORT'),
+      await webhook(`tags-n2-${randomUUID()}`, 'PORT'),
+    ];
+    const FIRST_PAGE =
+      '{ identities(first: 2) { edges { node { id riskLevel } } pageInfo { hasNextPage } } }';
+    type Page = { identities: { edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean } } };
+    const page = async () => {
+      const r = await s.gql<Page>(FIRST_PAGE);
+      assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+      return r.body.data!.identities;
+    };
+    const first = await counted(s.url, page);
+    assert.deepEqual(first.counts, outcomes({ miss: 1 }));
+    assert.deepEqual(
+      first.result.edges.map((e) => e.node.id),
+      [...newest].reverse(),
+    );
+    assert.equal(first.result.pageInfo.hasNextPage, true);
+
+    await webhook(older, 'PORT');
+    assert.deepEqual(
+      (await counted(s.url, page)).counts,
+      outcomes({ hit: 1 }),
+      'an older identity is not on it',
+    );
+
+    const created = await webhook(`tags-n3-${randomUUID()}`, 'DISCONNECT');
+    const after = await counted(s.url, page);
+    assert.deepEqual(after.counts, outcomes({ miss: 1 }));
+    assert.deepEqual(
+      after.result.edges.map((e) => e.node.id),
+      [created, newest[1]],
+    );
+  });
+
+  it("drops riskSummary and an unfiltered events list at any commit, one identity's events only at its own", async () => {
+    const pidA = `tags-ev-a-${randomUUID()}`;
+    await webhook(pidA, 'LINE_TYPE_CHANGE');
+    const b = await webhook(`tags-ev-b-${randomUUID()}`, 'LINE_TYPE_CHANGE');
+    const queries: [string, string, Record<string, unknown>][] = [
+      ['riskSummary', '{ riskSummary { total } }', {}],
+      ['events', '{ events(first: 5) { edges { node { id } } } }', {}],
+      [
+        "B's events",
+        'query($id: ID!) { events(first: 5, filter: { identityId: $id }) { edges { node { id } } } }',
+        { id: b },
+      ],
+    ];
+    for (const [, q, v] of queries)
+      assert.deepEqual((await counted(s.url, () => s.gql(q, v))).counts, outcomes({ miss: 1 }));
+    await webhook(pidA, 'PORT');
+    const outcomesAfter = [];
+    for (const [name, q, v] of queries)
+      outcomesAfter.push([name, (await counted(s.url, () => s.gql(q, v))).counts]);
+    assert.deepEqual(outcomesAfter, [
+      ['riskSummary', outcomes({ miss: 1 })],
+      ['events', outcomes({ miss: 1 })],
+      ["B's events", outcomes({ hit: 1 })],
+    ]);
+  });
+});
+
 describe('GraphQL response cache: a change it cannot hear of (TTL 300 ms)', () => {
   const TTL = 300;
   let s: TestServer;
