@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import {
   isAlive,
   isPostmaster,
@@ -323,4 +324,18 @@ function adopt(running: Postmaster, url: string, log: (msg: string) => void): Em
       log(`leaving embedded PostgreSQL (PID ${running.pid}) running: another process started it`);
     },
   };
+}
+
+/** Creates database `name` on the server at `serverUrl` (an admin URL) and returns its URL. */
+export async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client(serverUrl);
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

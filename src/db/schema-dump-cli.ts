@@ -6,9 +6,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { createDataSource, migrate } from './data-source.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { createDatabase, startEmbeddedPostgres } from './embedded-postgres.js';
 import { dumpSchema } from './schema-dump.js';
 import { SQL_DIR } from './sql-files.js';
 
@@ -18,13 +17,7 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'idm-db-dump-'));
 try {
   const server = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), ephemeral: true });
   try {
-    const admin = new pg.Client(server.url);
-    await admin.connect();
-    await admin.query('CREATE DATABASE schema_dump');
-    await admin.end();
-    const url = new URL(server.url);
-    url.pathname = '/schema_dump';
-    const ds = createDataSource({ url: url.toString(), poolSize: 2 });
+    const ds = createDataSource({ url: await createDatabase(server.url, 'schema_dump'), poolSize: 2 });
     await ds.initialize();
     try {
       await migrate(ds);

@@ -12,7 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { signToken } from '../../src/auth/tokens.js';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
+import {
+  createDatabase,
+  type EmbeddedPostgres,
+  startEmbeddedPostgres,
+} from '../../src/db/embedded-postgres.js';
 import { isAlive } from '../../src/db/postmaster.js';
 import { pollUntil } from '../helpers/poll.js';
 import { freePort, processesUsing, type RunningMain, runMain } from '../helpers/process.js';
@@ -47,13 +51,7 @@ describe(`PostgreSQL stopped and killed under load for ${OUTAGE_MS / 1000} s (se
     pgDir = path.join(dir, 'pg');
     pgPort = await freePort();
     cluster = await startEmbeddedPostgres({ dir: pgDir, port: pgPort });
-    const admin = new pg.Client(cluster.url);
-    await admin.connect();
-    await admin.query('CREATE DATABASE app');
-    await admin.end();
-    const db = new URL(cluster.url);
-    db.pathname = '/app';
-    databaseUrl = db.toString();
+    databaseUrl = await createDatabase(cluster.url, 'app');
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     spoolDir = path.join(dir, 'spool');

@@ -12,7 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { signToken } from '../../src/auth/tokens.js';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
+import {
+  createDatabase,
+  type EmbeddedPostgres,
+  startEmbeddedPostgres,
+} from '../../src/db/embedded-postgres.js';
 import { pollUntil } from '../helpers/poll.js';
 import { freePort, processesUsing, type RunningMain, runMain } from '../helpers/process.js';
 import { percentile } from '../helpers/stats.js';
@@ -48,13 +52,7 @@ describe(`soak for ${SOAK_MS / 60_000} min at half the measured capacity, ${SUBS
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'idm-soak-'));
     cluster = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port: await freePort() });
-    const admin = new pg.Client(cluster.url);
-    await admin.connect();
-    await admin.query('CREATE DATABASE app');
-    await admin.end();
-    const db = new URL(cluster.url);
-    db.pathname = '/app';
-    databaseUrl = db.toString();
+    databaseUrl = await createDatabase(cluster.url, 'app');
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     server = runMain({

@@ -12,7 +12,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded-postgres.js';
+import {
+  createDatabase,
+  type EmbeddedPostgres,
+  startEmbeddedPostgres,
+} from '../../src/db/embedded-postgres.js';
 import { pollUntil } from '../helpers/poll.js';
 import { freePort, processesUsing, type RunningMain, runMain } from '../helpers/process.js';
 import { WEBHOOK_ENV } from '../helpers/webhooks.js';
@@ -56,13 +60,7 @@ describe(`the spool's disk full while PostgreSQL is down (seed ${SEED})`, () => 
     pgDir = path.join(dir, 'pg');
     pgPort = await freePort();
     cluster = await startEmbeddedPostgres({ dir: pgDir, port: pgPort });
-    const admin = new pg.Client(cluster.url);
-    await admin.connect();
-    await admin.query('CREATE DATABASE app');
-    await admin.end();
-    const db = new URL(cluster.url);
-    db.pathname = '/app';
-    databaseUrl = db.toString();
+    databaseUrl = await createDatabase(cluster.url, 'app');
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     server = runMain({
