@@ -73,8 +73,17 @@ async function postSpaced(url: string, count: number, gapMs: number) {
   return sent;
 }
 
-async function fanOut(url: string, token: string, sockets: number, perSocket: number, events: number) {
-  const clients = await Promise.all(Array.from({ length: sockets }, () => connect(url, token)));
+/** `sockets` clients, socket i with `tokens[i]`. */
+async function fanOut(
+  url: string,
+  tokens: readonly string[],
+  sockets: number,
+  perSocket: number,
+  events: number,
+) {
+  const clients = await Promise.all(
+    Array.from({ length: sockets }, (_, i) => connect(url, tokens[i % tokens.length] as string)),
+  );
   const arrivals: { id: string; at: number }[] = [];
   for (const c of clients) subscribeAll(c, perSocket, (id, at) => arrivals.push({ id, at }));
   await new Promise((r) => setTimeout(r, 1500)); // every subscribe registered
@@ -97,18 +106,21 @@ export async function run(): Promise<BenchReport> {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
     });
-    const token = await signToken(new TextEncoder().encode(AUTH), {
-      scopes: ['events:subscribe', 'events:read'],
-    });
+    const sign = (subject: string) =>
+      signToken(new TextEncoder().encode(AUTH), { scopes: ['events:subscribe', 'events:read'], subject });
+    const token = await sign('bench-feed');
+    // One subject per socket, as 1,000 clients would be: the server admits 20 sockets per subject
+    // (src/graphql/ws-limits.ts), and closes the 21st with 4029.
+    const tokens = await Promise.all(Array.from({ length: 1000 }, (_, i) => sign(`bench-feed-${i}`)));
     const rssIdle = await rssMiB(app.child.pid as number);
 
-    const a = await fanOut(app.url, token, 1000, 1, 20);
+    const a = await fanOut(app.url, tokens, 1000, 1, 20);
     console.log(`1 event -> 1,000 subscribers (1,000 sockets), 20 events:`);
     console.log(
       `  received ${a.received}/${a.expected}; from the 200: p50 ${pct(a.latencies, 50).toFixed(1)} ms, p99 ${pct(a.latencies, 99).toFixed(1)} ms, max ${pct(a.latencies, 100).toFixed(1)} ms`,
     );
 
-    const b = await fanOut(app.url, token, 1000, 10, 10);
+    const b = await fanOut(app.url, tokens, 1000, 10, 10);
     const rssLoaded = await rssMiB(app.child.pid as number);
     console.log(`10,000 subscriptions over 1,000 sockets, 10 events:`);
     console.log(
