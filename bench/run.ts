@@ -100,6 +100,13 @@ async function stopLeftovers(benchPid: number): Promise<string[]> {
   const stillRunning = async () => (await Promise.all(pids.map(running))).some(Boolean);
   for (let i = 0; i < 300 && (await stillRunning()); i++) await sleep(100);
   for (const pid of pids) if (await running(pid)) kill(pid, 'SIGKILL');
+  // startCluster's temporary directory (…/idm-bench-*/pg), which its stop() would have removed.
+  for (const p of postmasters) {
+    const dataDir = p.argv[p.argv.indexOf('-D') + 1] ?? '';
+    const dir = path.dirname(dataDir);
+    if (path.dirname(dir) === os.tmpdir() && path.basename(dir).startsWith('idm-bench-'))
+      await rm(dir, { recursive: true, force: true });
+  }
   const found = [
     ...(group.length
       ? [`${group.length} process(es) it spawned (${group.map((p) => p.pid).join(', ')})`]
