@@ -17,11 +17,11 @@ import type { MachineProbe } from './report.js';
  * Stops of the servers and clusters started here and not stopped yet, newest last: a benchmark that
  * fails half-way leaves none running for the next one (stopStarted).
  */
-const started = new Set<() => Promise<void>>();
+const unstopped = new Set<() => Promise<void>>();
 
-/** Stops whatever spawnServer and startCluster started that is still running, newest first. */
+/** Stops whatever spawnServer, spawnServerOn and startCluster started that still runs, newest first. */
 export async function stopStarted(): Promise<number> {
-  const stops = [...started].reverse();
+  const stops = [...unstopped].reverse();
   for (const stop of stops) await stop();
   return stops.length;
 }
@@ -76,11 +76,11 @@ export async function startCluster(): Promise<Cluster> {
   );
   const server = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
   const stop = async () => {
-    started.delete(stop);
+    unstopped.delete(stop);
     await server.stop();
     await rm(dir, { recursive: true, force: true });
   };
-  started.add(stop);
+  unstopped.add(stop);
   return {
     pg: server,
     probe,
@@ -135,17 +135,22 @@ export async function spawnServer(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  return { url, child, stop: stopOf(child) };
+}
+
+/** SIGTERM and the wait for exit, remembered until then for stopStarted. */
+function stopOf(child: ChildProcess): () => Promise<void> {
   const stop = () =>
     new Promise<void>((resolve) => {
-      started.delete(stop);
+      unstopped.delete(stop);
       // One that has exited already would never emit 'exit' again.
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     });
-  started.add(stop);
-  child.once('exit', () => started.delete(stop));
-  return { url, child, stop };
+  unstopped.add(stop);
+  child.once('exit', () => unstopped.delete(stop));
+  return stop;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -508,15 +513,7 @@ export async function spawnServerOn(
     child.kill('SIGKILL');
     throw new Error(`${script} on ${node} did not become ready`);
   }
-  return {
-    url,
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { url, child, stop: stopOf(child) };
 }
 
 /**
