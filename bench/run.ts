@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: every benchmark (startup, ingest, ingest-sql, graphql, feed, enroll), one after the
- * other, each in a process of its own; then a dated section with their figures, each beside its
- * baseline or target, appended to BENCHMARKS.md. A benchmark that fails is recorded as failed, the
+ * `npm run bench`: every benchmark (startup, ingest, ingest-sql, graphql, graphql-live, feed, enroll),
+ * one after the other, each in a process of its own; then a dated section with their figures, each
+ * beside its baseline or target, appended to BENCHMARKS.md. A benchmark that fails is recorded as failed, the
  * others' figures are kept, and the run exits non-zero.
  * `npm run bench -- <name>...` runs those only, and prints without recording unless given `--record`.
  * Each benchmark's own knobs (BENCH_DURATION, …) are in the comment at its top.
@@ -25,7 +25,7 @@ import {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RECORD_FILE = path.resolve(here, '../../BENCHMARKS.md');
 /** In this order: the start-up figures first, on a machine nothing of ours has warmed yet. */
-const BENCHMARKS = ['startup', 'ingest', 'ingest-sql', 'graphql', 'feed', 'enroll'] as const;
+const BENCHMARKS = ['startup', 'ingest', 'ingest-sql', 'graphql', 'graphql-live', 'feed', 'enroll'] as const;
 /** Where a child process run by the parent writes its outcome (not for use by hand). */
 const OUTCOME_FLAG = '--outcome-file=';
 
