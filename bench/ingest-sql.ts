@@ -19,6 +19,7 @@ import { buildRecord, type DeliveryRecord } from '../src/ingest/delivery-record.
 import { proveProvider } from '../src/ingest/providers/prove.js';
 import { storeBatch } from '../src/ingest/store.js';
 import { cpuDuring, proveDeliveries, startCluster } from './lib.js';
+import { type BenchReport, type BenchRow, row } from './report.js';
 
 const SECRET = 'whsec_bench-secret-0123456789abcdef';
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -56,51 +57,63 @@ const RUNS: [number, number, number][] = [
   [100, 10, 2],
 ];
 
-const cluster = await startCluster();
-try {
-  const only = process.env.BENCH_NOTIFICATIONS ? Number(process.env.BENCH_NOTIFICATIONS) : null;
-  for (const [perDelivery, perBatch, connections] of RUNS.filter(([n]) => only === null || n === only)) {
-    const url = await cluster.database(`bench_sql_${perDelivery}_${perBatch}`);
-    const pool = new pg.Pool({ connectionString: url, max: connections });
-    const db: Queryable = {
-      query: <T>(sql: string, params?: unknown[]) => pool.query(sql, params).then((r) => r.rows as T),
-    };
-    if (process.env.BENCH_PRE_SQL) await pool.query(process.env.BENCH_PRE_SQL);
-    const perSecond = perDelivery === 1 ? 16000 : 600; // above the fastest runs seen here
-    const recs = await records(perSecond * (DURATION + 2), perDelivery);
-    let next = 0;
-    let done = 0;
-    const run = async (ms: number) => {
-      const end = Date.now() + ms;
-      await Promise.all(
-        Array.from({ length: connections }, async () => {
-          while (Date.now() < end && next < recs.length) {
-            const batch = recs.slice(next, next + perBatch);
-            next += batch.length;
-            for (const r of await storeBatch(db, batch))
-              if (r.replayed || r.accepted !== perDelivery)
-                throw new Error(`unexpected answer ${JSON.stringify(r)}`);
-            done += batch.length;
-          }
-        }),
+export async function run(): Promise<BenchReport> {
+  const cluster = await startCluster();
+  const rows: BenchRow[] = [];
+  try {
+    const only = process.env.BENCH_NOTIFICATIONS ? Number(process.env.BENCH_NOTIFICATIONS) : null;
+    for (const [perDelivery, perBatch, connections] of RUNS.filter(([n]) => only === null || n === only)) {
+      const url = await cluster.database(`bench_sql_${perDelivery}_${perBatch}`);
+      const pool = new pg.Pool({ connectionString: url, max: connections });
+      const db: Queryable = {
+        query: <T>(sql: string, params?: unknown[]) => pool.query(sql, params).then((r) => r.rows as T),
+      };
+      if (process.env.BENCH_PRE_SQL) await pool.query(process.env.BENCH_PRE_SQL);
+      const perSecond = perDelivery === 1 ? 16000 : 600; // above the fastest runs seen here
+      const recs = await records(perSecond * (DURATION + 2), perDelivery);
+      let next = 0;
+      let done = 0;
+      const commitFor = async (ms: number) => {
+        const end = Date.now() + ms;
+        await Promise.all(
+          Array.from({ length: connections }, async () => {
+            while (Date.now() < end && next < recs.length) {
+              const batch = recs.slice(next, next + perBatch);
+              next += batch.length;
+              for (const r of await storeBatch(db, batch))
+                if (r.replayed || r.accepted !== perDelivery)
+                  throw new Error(`unexpected answer ${JSON.stringify(r)}`);
+              done += batch.length;
+            }
+          }),
+        );
+      };
+      await commitFor(2000);
+      done = 0;
+      const started = Date.now();
+      // No server process here (pid -1 counts nothing): this process is the client, counted as autocannon.
+      const { cpu } = await cpuDuring(-1, cluster.pg.port, () => commitFor(DURATION * 1000));
+      const seconds = (Date.now() - started) / 1000;
+      const ranOut = next >= recs.length;
+      if (ranOut) console.warn('  (ran out of prepared deliveries: the figure is a lower bound)');
+      const rate = done / seconds;
+      console.log(
+        `${perDelivery} notification(s) per delivery, ${perBatch} deliveries per transaction, ${connections} connections: ` +
+          `${rate.toFixed(0)} deliveries/s = ${(rate * perDelivery).toFixed(0)} events/s; ` +
+          `CPU (% of one core, 2 cores = 200): PostgreSQL ${cpu.postgres} = ${((cpu.postgres * 10) / rate).toFixed(2)} ms per delivery, ` +
+          `this process ${cpu.autocannon}, other ${cpu.other}`,
       );
-    };
-    await run(2000);
-    done = 0;
-    const started = Date.now();
-    // No server process here (pid -1 counts nothing): this process is the client, counted as autocannon.
-    const { cpu } = await cpuDuring(-1, cluster.pg.port, () => run(DURATION * 1000));
-    const seconds = (Date.now() - started) / 1000;
-    if (next >= recs.length) console.warn('  (ran out of prepared deliveries: the figure is a lower bound)');
-    const rate = done / seconds;
-    console.log(
-      `${perDelivery} notification(s) per delivery, ${perBatch} deliveries per transaction, ${connections} connections: ` +
-        `${rate.toFixed(0)} deliveries/s = ${(rate * perDelivery).toFixed(0)} events/s; ` +
-        `CPU (% of one core, 2 cores = 200): PostgreSQL ${cpu.postgres} = ${((cpu.postgres * 10) / rate).toFixed(2)} ms per delivery, ` +
-        `this process ${cpu.autocannon}, other ${cpu.other}`,
-    );
-    await pool.end();
+      const what =
+        `${perDelivery} notification(s) per delivery, ${perBatch} per transaction, ${connections} connections` +
+        (ranOut ? ' (lower bound)' : '');
+      rows.push(
+        perDelivery === 1 ? row(what, rate, 'deliveries/s') : row(what, rate * perDelivery, 'events/s'),
+        row('same, PostgreSQL CPU per delivery', (cpu.postgres * 10) / rate, 'ms'),
+      );
+      await pool.end();
+    }
+    return { rows, machine: cluster.probe };
+  } finally {
+    await cluster.stop();
   }
-} finally {
-  await cluster.stop();
 }

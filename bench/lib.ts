@@ -11,9 +11,25 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { createDataSource, migrate } from '../src/db/data-source.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
+import type { MachineProbe } from './report.js';
+
+/**
+ * Stops of the servers and clusters started here and not stopped yet, newest last: a benchmark that
+ * fails half-way leaves none running for the next one (stopStarted).
+ */
+const unstopped = new Set<() => Promise<void>>();
+
+/** Stops whatever spawnServer, spawnServerOn and startCluster started that still runs, newest first. */
+export async function stopStarted(): Promise<number> {
+  const stops = [...unstopped].reverse();
+  for (const stop of stops) await stop();
+  return stops.length;
+}
 
 export interface Cluster {
   pg: EmbeddedPostgres;
+  /** The machine's speed when the cluster started (printed then, reported by the benchmark). */
+  probe: MachineProbe;
   /** A fresh, migrated database; returns its URL. */
   database(name: string): Promise<string>;
   stop(): Promise<void>;
@@ -54,12 +70,20 @@ export function cpuProbeMs(): number {
 /** A real, durable cluster (fsync on, as in production), in a temporary directory. */
 export async function startCluster(): Promise<Cluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'idm-bench-'));
+  const probe = { fsyncMicros: fsyncMicros(dir), cpuProbeMs: cpuProbeMs() };
   console.log(
-    `machine now: write + fdatasync of 8 KiB ${fsyncMicros(dir)} µs; SHA-256 of 64 MiB ${cpuProbeMs()} ms`,
+    `machine now: write + fdatasync of 8 KiB ${probe.fsyncMicros} µs; SHA-256 of 64 MiB ${probe.cpuProbeMs} ms`,
   );
   const server = await startEmbeddedPostgres({ dir: path.join(dir, 'pg') });
+  const stop = async () => {
+    unstopped.delete(stop);
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  unstopped.add(stop);
   return {
     pg: server,
+    probe,
     async database(name) {
       const admin = new pg.Client(server.url);
       await admin.connect();
@@ -74,10 +98,7 @@ export async function startCluster(): Promise<Cluster> {
       await ds.destroy();
       return url.toString();
     },
-    async stop() {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
@@ -114,15 +135,22 @@ export async function spawnServer(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    url,
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { url, child, stop: stopOf(child) };
+}
+
+/** SIGTERM and the wait for exit, remembered until then for stopStarted. */
+function stopOf(child: ChildProcess): () => Promise<void> {
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      unstopped.delete(stop);
+      // One that has exited already would never emit 'exit' again.
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  unstopped.add(stop);
+  child.once('exit', () => unstopped.delete(stop));
+  return stop;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -485,15 +513,7 @@ export async function spawnServerOn(
     child.kill('SIGKILL');
     throw new Error(`${script} on ${node} did not become ready`);
   }
-  return {
-    url,
-    child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { url, child, stop: stopOf(child) };
 }
 
 /**
