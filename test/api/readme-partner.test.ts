@@ -91,6 +91,22 @@ describe("README's partner snippet", () => {
       2,
       `two PORT lines, the line type change filtered out: ${first.stdout.join('\n')}`,
     );
+    // The snippet saves a cursor after handling its event (at-least-once): stopped before that save, it
+    // would rightly hand readme-b's event again. Stopped once the newest PORT event's cursor is saved.
+    const newestPort = await s.gql<{ events: { edges: { cursor: string }[] } }>(
+      '{ events(first: 1, filter: { types: [PORT] }) { edges { cursor } } }',
+    );
+    const lastCursor = newestPort.body.data?.events.edges[0]?.cursor;
+    assert.ok(lastCursor, JSON.stringify(newestPort.body));
+    assert.equal(
+      await pollUntil(
+        () => readFile(path.join(dir, 'cursor'), 'utf8').catch(() => ''),
+        (saved) => saved === lastCursor,
+        30_000,
+      ),
+      lastCursor,
+      'the first run saved the cursor of the last event it printed',
+    );
     first.child.kill('SIGTERM');
     await first.exited;
 
