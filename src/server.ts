@@ -77,6 +77,11 @@ export interface StartOptions {
    * can cause for real, and each must be shown to be undone (test/api/startup-failure.test.ts).
    */
   failAfter?: StartStep;
+  /**
+   * This server is worker `index` of a cluster (src/cluster.ts): its primary migrated the database, and
+   * the pool is this worker's share. /healthz names the worker.
+   */
+  worker?: { index: number; poolSize: number };
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -133,7 +138,14 @@ async function compose(
 ): Promise<App> {
   const database = await life.start(
     'database',
-    () => opts.database ?? openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log }),
+    () =>
+      opts.database ??
+      openDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        log,
+        ...(opts.worker ? { poolSize: opts.worker.poolSize, migrate: false } : {}),
+      }),
     // A database given by the caller is the caller's to close.
     (d) => (opts.database ? undefined : d.close()),
   );
@@ -263,7 +275,7 @@ async function compose(
     );
   });
 
-  registerHealthRoutes(app, db, metrics);
+  registerHealthRoutes(app, db, metrics, opts.worker ? { worker: opts.worker.index, pid: process.pid } : {});
   if (!config.production) await registerExplorer(app, { devToken });
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
 

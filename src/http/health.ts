@@ -3,9 +3,17 @@ import type { DataSource } from 'typeorm';
 import { migrationsApplied } from '../db/data-source.js';
 import type { Metrics } from '../observability/metrics.js';
 
-/** /healthz (the process runs), /readyz (database answers, migrations applied), /metrics. */
-export function registerHealthRoutes(app: FastifyInstance, db: DataSource, metrics: Metrics): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+/**
+ * /healthz (the process runs, and `served` says which: a cluster worker's index and PID), /readyz
+ * (database answers, migrations applied), /metrics.
+ */
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  db: DataSource,
+  metrics: Metrics,
+  served: Record<string, unknown> = {},
+): void {
+  app.get('/healthz', async () => ({ status: 'ok', ...served }));
 
   app.get('/readyz', async (req, reply) => {
     try {
