@@ -3,6 +3,12 @@ import { mkdir, open, readdir, rename, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import {
+  AggregatorRegistry,
+  type MetricObjectWithValues,
+  type MetricValue,
+  type Registry,
+} from 'prom-client';
 import type { Config } from './config.js';
 import { DEFAULT_POOL_SIZE } from './db/data-source.js';
 import { type Database, openDatabase } from './db/database.js';
@@ -25,11 +31,19 @@ export interface WorkerAssignment {
   authSecret: string | null;
 }
 
-type ToWorker = { type: 'idm:start'; assignment: WorkerAssignment };
+type Metrics = MetricObjectWithValues<MetricValue<string>>[];
+type ToWorker =
+  | { type: 'idm:start'; assignment: WorkerAssignment }
+  /** Send your metrics for collection `id`. */
+  | { type: 'idm:collect'; id: number }
+  /** Every worker's metrics, for the /metrics request `id`. */
+  | { type: 'idm:metrics'; id: number; text: string };
 type ToPrimary =
   | { type: 'idm:ask' }
   | { type: 'idm:listening'; url: string }
-  | { type: 'idm:failed'; message: string };
+  | { type: 'idm:failed'; message: string }
+  | { type: 'idm:metrics-request'; id: number }
+  | { type: 'idm:collected'; id: number; metrics: Metrics };
 
 /** Each worker's share of the connections one process would open, but never fewer than it needs at once. */
 export function workerPoolSize(workers: number): number {
@@ -75,13 +89,65 @@ export function tellPrimary(message: ToPrimary): Promise<void> {
 export function workerAssignment(): Promise<WorkerAssignment> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: unknown) => {
-      if ((m as ToWorker | null)?.type !== 'idm:start') return;
+      const message = m as ToWorker | null;
+      if (message?.type !== 'idm:start') return;
       process.off('message', onMessage);
-      resolve((m as ToWorker).assignment);
+      resolve(message.assignment);
     };
     process.on('message', onMessage);
     tellPrimary({ type: 'idm:ask' }).catch(reject);
   });
+}
+
+/** How long the primary waits for the workers' metrics: one that has not answered by then is left out. */
+const COLLECT_TIMEOUT_MS = 2_000;
+
+/**
+ * In a worker: answers the primary's collections from `own`, and returns what its /metrics serves:
+ * every listening worker's metrics, each series labelled with its `worker`, so that a scrape of the
+ * shared port sees the whole host, and a worker's restart is a reset of its own series only.
+ */
+export function hostMetrics(own: Registry): () => Promise<string> {
+  const pending = new Map<number, (text: string) => void>();
+  let next = 0;
+  process.on('message', (m: ToWorker) => {
+    if (m?.type === 'idm:collect') {
+      void own
+        .getMetricsAsJSON()
+        .then((metrics) => tellPrimary({ type: 'idm:collected', id: m.id, metrics }))
+        .catch(() => undefined); // left out of that collection
+    } else if (m?.type === 'idm:metrics') {
+      pending.get(m.id)?.(m.text);
+      pending.delete(m.id);
+    }
+  });
+  return () =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error('the cluster primary did not answer with the metrics'));
+      }, COLLECT_TIMEOUT_MS * 2);
+      pending.set(id, (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      tellPrimary({ type: 'idm:metrics-request', id }).catch(reject);
+    });
+}
+
+/** The workers' metrics as one exposition, each value labelled with its worker's index. */
+function mergeMetrics(byWorker: { index: number; metrics: Metrics }[]): Promise<string> {
+  const labelled = byWorker.map(({ index, metrics }) =>
+    metrics.map((metric) => ({
+      ...metric,
+      // Each value is its worker's own (labels differ): summing one value keeps it, where prom-client's
+      // defaults would average or omit some (process_start_time_seconds).
+      aggregator: 'sum' as const,
+      values: metric.values.map((v) => ({ ...v, labels: { ...v.labels, worker: String(index) } })),
+    })),
+  );
+  return AggregatorRegistry.aggregate(labelled).metrics();
 }
 
 /**
@@ -213,6 +279,35 @@ export async function startPrimary(config: Config, log: Logger, opts: PrimaryOpt
     startup = { resolve, reject };
   });
   let onAllExited: () => void = () => undefined;
+  // Collections of the workers' metrics under way, each for one worker's /metrics request.
+  const collections = new Map<
+    number,
+    { waiting: Set<number>; got: { index: number; metrics: Metrics }[]; finish: () => void }
+  >();
+  let nextCollection = 0;
+  const collect = (asker: Worker, requestId: number) => {
+    const id = nextCollection++;
+    const listening = slots.filter((s) => s.listening && s.worker);
+    const got: { index: number; metrics: Metrics }[] = [];
+    const finish = () => {
+      if (!collections.delete(id)) return;
+      clearTimeout(timer);
+      void mergeMetrics(got.sort((a, b) => a.index - b.index)).then(
+        (text) =>
+          asker.isConnected() && asker.send({ type: 'idm:metrics', id: requestId, text } satisfies ToWorker),
+        (err: unknown) => log.error({ err }, "could not merge the workers' metrics"),
+      );
+    };
+    const timer = setTimeout(finish, COLLECT_TIMEOUT_MS);
+    collections.set(id, { waiting: new Set(listening.map((s) => s.index)), got, finish });
+    for (const s of listening) s.worker?.send({ type: 'idm:collect', id } satisfies ToWorker);
+  };
+  const collected = (slot: Slot, id: number, metrics: Metrics | null) => {
+    const c = collections.get(id);
+    if (!c?.waiting.delete(slot.index)) return;
+    if (metrics) c.got.push({ index: slot.index, metrics });
+    if (c.waiting.size === 0) c.finish();
+  };
 
   const fork = (slot: Slot) => {
     slot.restart = null;
@@ -228,6 +323,10 @@ export async function startPrimary(config: Config, log: Logger, opts: PrimaryOpt
         worker.send({ type: 'idm:start', assignment: assignment(slot.index) } satisfies ToWorker);
       } else if (m?.type === 'idm:failed') {
         slot.failure = m.message;
+      } else if (m?.type === 'idm:metrics-request') {
+        collect(worker, m.id);
+      } else if (m?.type === 'idm:collected') {
+        collected(slot, m.id, m.metrics);
       } else if (m?.type === 'idm:listening') {
         slot.listening = true;
         url ||= m.url;
@@ -248,6 +347,7 @@ export async function startPrimary(config: Config, log: Logger, opts: PrimaryOpt
   const exited = (slot: Slot, worker: Worker, code: number | null, signal: string | null) => {
     if (slot.worker !== worker) return;
     slot.worker = null;
+    for (const id of [...collections.keys()]) collected(slot, id, null);
     const wasListening = slot.listening;
     slot.listening = false;
     if (phase === 'stopping') {

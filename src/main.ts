@@ -1,7 +1,14 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { signToken } from './auth/tokens.js';
-import { gatherSpools, startPrimary, tellPrimary, workerAssignment, workerConfig } from './cluster.js';
+import {
+  gatherSpools,
+  hostMetrics,
+  startPrimary,
+  tellPrimary,
+  workerAssignment,
+  workerConfig,
+} from './cluster.js';
 import { type Config, ConfigError, loadProcessConfig } from './config.js';
 import { createProcessLogger } from './observability/logger.js';
 import { startServer } from './server.js';
@@ -116,7 +123,7 @@ async function serveAsWorker(config: Config): Promise<void> {
   try {
     app = await startServer(workerConfig(config, assignment), {
       logger: log,
-      worker: { index: assignment.index, poolSize: assignment.poolSize },
+      worker: { index: assignment.index, poolSize: assignment.poolSize, metrics: hostMetrics },
     });
   } catch (err) {
     // The primary prints it, once, as the whole start's failure (or logs it when restarting this worker).

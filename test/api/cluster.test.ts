@@ -95,10 +95,23 @@ async function eventIds(agent: http.Agent, url: string, token: string): Promise<
   return body.data.events.edges.map((e) => e.node.providerEventId).sort();
 }
 
-/** A gauge's value in a worker's /metrics. */
-async function gauge(agent: http.Agent, url: string, name: string): Promise<number> {
-  const text = (await request(agent, `${url}/metrics`)).body;
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+/** The host's /metrics (any worker answers with every worker's, each series labelled with it). */
+async function hostMetrics(url: string): Promise<string> {
+  const agent = new http.Agent();
+  try {
+    return (await request(agent, `${url}/metrics`)).body;
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** A series' value for one worker in the host's /metrics; NaN when it has none. */
+function seriesValue(metrics: string, series: string, worker: number): number {
+  const [name, labels = ''] = series.split('{');
+  const inner = labels.replace(/\}$/, '');
+  const line = `${name}{${inner ? `${inner},` : ''}worker="${worker}"} `;
+  const found = metrics.split('\n').find((l) => l.startsWith(line));
+  return found ? Number(found.slice(line.length)) : Number.NaN;
 }
 
 /** A graphql-ws subscriber to identityEvents over `agent`'s connection (so on that connection's worker). */
@@ -233,14 +246,14 @@ describe('WEB_CONCURRENCY=2: a cluster primary and two workers', () => {
     assert.deepEqual(await onWorker(url, 2, (a) => eventIds(a, url, token)), spooled);
     const pinned = await connectionTo(url, 2);
     const sub = subscriber(pinned.agent, url, token);
-    await pollUntil(
-      () => onWorker(url, 2, (a) => gauge(a, url, 'feed_subscriptions')),
-      (n) => n === 1,
+    const subscribed = await pollUntil(
+      () => hostMetrics(url),
+      (m) => seriesValue(m, 'feed_subscriptions', 2) === 1,
       10_000,
     );
-    assert.equal(
-      await onWorker(url, 1, (a) => gauge(a, url, 'ws_connections')),
-      0,
+    assert.deepEqual(
+      [1, 2].map((w) => seriesValue(subscribed, 'ws_connections', w)),
+      [0, 1],
       'the socket is on worker 2',
     );
     const notification = proveNotification();
@@ -256,6 +269,13 @@ describe('WEB_CONCURRENCY=2: a cluster primary and two workers', () => {
       }),
     );
     assert.equal(answer.status, 200, answer.body);
+    const accepted = 'webhook_deliveries_total{provider="PROVE",outcome="accepted"}';
+    const afterPost = await hostMetrics(url);
+    assert.deepEqual(
+      [1, 2].map((w) => seriesValue(afterPost, accepted, w)),
+      [1, Number.NaN],
+      'worker 1 took it',
+    );
     const eventId = String(notification.eventId);
     await pollUntil(
       async () => sub.received,
