@@ -364,10 +364,16 @@ export async function startPrimary(config: Config, log: Logger, opts: PrimaryOpt
     const now = Date.now();
     deaths.push(now);
     while (deaths.length > 0 && (deaths[0] ?? now) < now - CRASH_WINDOW_MS) deaths.shift();
-    const fields = { worker: slot.index, pid: slot.pid, code, signal };
+    const fields = {
+      worker: slot.index,
+      pid: slot.pid,
+      code,
+      signal,
+      ...(slot.failure ? { reason: slot.failure } : {}),
+    };
     if (deaths.length >= CRASH_LIMIT) {
       log.error(
-        { ...fields, reason: slot.failure },
+        fields,
         `${CRASH_LIMIT} worker exits within ${CRASH_WINDOW_MS / 1000} s; stopping instead of restarting again`,
       );
       exitCode = 1;
@@ -376,7 +382,7 @@ export async function startPrimary(config: Config, log: Logger, opts: PrimaryOpt
     }
     const delay = Math.min(RESTART_DELAY_MS * 2 ** (deaths.length - 1), RESTART_DELAY_CAP_MS);
     log.warn(
-      { ...fields, ...(slot.failure ? { reason: slot.failure } : {}), restartInMs: delay },
+      { ...fields, restartInMs: delay },
       wasListening ? 'worker exited; restarting it' : 'worker failed to start; restarting it',
     );
     slot.restart = setTimeout(() => fork(slot), delay);
