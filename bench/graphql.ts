@@ -231,7 +231,6 @@ export async function run(): Promise<BenchReport> {
     };
     const env = {
       NODE_ENV: 'production',
-      WEB_CONCURRENCY: process.env.WEB_CONCURRENCY ?? '1', // production would fork one worker per core
       AUTH_JWT_SECRET: AUTH_SECRET,
       DATABASE_URL: databaseUrl,
       SPOOL_DIR: spool,
