@@ -123,7 +123,9 @@ export async function spawnServer(
 ) {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, script], {
-    env: { ...process.env, ...env, PORT: String(port) },
+    // One process unless the bench (or the caller's environment) asks for workers: production mode
+    // forks one per core, and every bench measures CPU and /metrics of the one PID it started.
+    env: { WEB_CONCURRENCY: '1', ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -496,7 +498,9 @@ export async function spawnServerOn(
 ) {
   const port = await freePort();
   const child: ChildProcess = spawn(node, [script], {
-    env: { ...process.env, ...env, PORT: String(port) },
+    // One process unless the bench (or the caller's environment) asks for workers: production mode
+    // forks one per core, and every bench measures CPU and /metrics of the one PID it started.
+    env: { WEB_CONCURRENCY: '1', ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

@@ -47,6 +47,8 @@ export interface Config {
   nodeEnv: NodeEnv;
   production: boolean;
   logLevel: string;
+  /** Worker processes (node:cluster, src/cluster.ts); 1: this process serves alone. */
+  webConcurrency: number;
   /** How long a GraphQL response may be served from the cache at most; 0: no cache (docs/adr/0008). */
   graphqlCacheTtlMs: number;
   /** Delivery records (webhookDeliveries) older than this are deleted; null keeps them all. */
@@ -130,6 +132,7 @@ export function loadConfig(
     nodeEnv,
     production,
     logLevel,
+    webConcurrency: value('WEB_CONCURRENCY'),
     graphqlCacheTtlMs: value('GRAPHQL_CACHE_TTL_MS'),
     deliveryRetentionDays: value('WEBHOOK_DELIVERY_RETENTION_DAYS'),
     databaseUrl,

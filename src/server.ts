@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -77,6 +78,12 @@ export interface StartOptions {
    * can cause for real, and each must be shown to be undone (test/api/startup-failure.test.ts).
    */
   failAfter?: StartStep;
+  /**
+   * This server is worker `index` of a cluster (src/cluster.ts): its primary migrated the database, and
+   * the pool is this worker's share. /healthz names the worker; /metrics answers what `metrics` makes
+   * of this server's registry (every worker's metrics).
+   */
+  worker?: { index: number; poolSize: number; metrics?: (own: Registry) => () => Promise<string> };
 }
 
 function poolStatsOf(db: DataSource): () => PoolStats {
@@ -133,7 +140,14 @@ async function compose(
 ): Promise<App> {
   const database = await life.start(
     'database',
-    () => opts.database ?? openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log }),
+    () =>
+      opts.database ??
+      openDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        log,
+        ...(opts.worker ? { poolSize: opts.worker.poolSize, migrate: false } : {}),
+      }),
     // A database given by the caller is the caller's to close.
     (d) => (opts.database ? undefined : d.close()),
   );
@@ -263,7 +277,17 @@ async function compose(
     );
   });
 
-  registerHealthRoutes(app, db, metrics);
+  registerHealthRoutes(
+    app,
+    db,
+    metrics,
+    opts.worker
+      ? {
+          served: { worker: opts.worker.index, pid: process.pid },
+          ...(opts.worker.metrics ? { metricsText: opts.worker.metrics(metrics.registry) } : {}),
+        }
+      : {},
+  );
   if (!config.production) await registerExplorer(app, { devToken });
   registerWebhookRoutes(app, { providers: createProviders(config.webhooks), ingest, bodyLimit: BODY_LIMIT });
 

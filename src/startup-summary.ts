@@ -11,6 +11,8 @@ export interface StartupInfo {
   database: DatabaseInfo;
   /** Paths inside it are shown relative to it (`.data/pg`). */
   cwd: string;
+  /** Cluster workers (WEB_CONCURRENCY) when more than one; unset: a single process. */
+  workers?: number;
 }
 
 /** The line before the dev token; the token is alone on the next line (tests read it from there). */
@@ -71,6 +73,9 @@ export function formatStartupSummary(info: StartupInfo): string {
   const rows: [string, string][] = [['URL', info.url]];
   if (info.config.nodeEnv !== 'production') {
     rows.push(['Explorer', `${info.url}/graphql (open it in a browser)`]);
+  }
+  if (info.workers !== undefined && info.workers > 1) {
+    rows.push(['Workers', `${info.workers} processes (WEB_CONCURRENCY) sharing the port`]);
   }
   rows.push(
     ['Database', databaseText(info)],

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /**
@@ -85,6 +86,8 @@ function whole<F extends number | null>(unit: string, min: number, max: number, 
     return Number(raw);
   };
 }
+
+const workerCount = whole('worker processes', 1, 1024, 1);
 
 function parseBool(raw: string | null, name: string): boolean {
   if (raw === null) return false;
@@ -212,6 +215,19 @@ export const VARIABLES = {
       }
       return level;
     },
+  },
+  WEB_CONCURRENCY: {
+    group: 'Server',
+    description:
+      'Worker processes serving HTTP and WebSockets on one port (`node:cluster`), 1 to 1024; each is a replica ' +
+      'with its own pool, LISTEN connection and spool subdirectory. `1`: one process, no cluster ' +
+      '([ADR 15](docs/adr/0015-cluster.md))',
+    default: 'the number of cores (`os.availableParallelism()`) in production; `1` otherwise',
+    example: '',
+    secret: false,
+    // One process in development and tests (one log, one debugger, as before); production uses every core.
+    parse: (raw, name, ctx) =>
+      raw === null ? (ctx.production ? os.availableParallelism() : 1) : workerCount(raw, name),
   },
   DATABASE_URL: {
     group: 'Database',

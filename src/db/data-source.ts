@@ -8,6 +8,9 @@ export const MIGRATIONS_TABLE = 'typeorm_migrations';
 /** pg_advisory_lock key held while migrating, so replicas starting together take turns. */
 const MIGRATION_LOCK_KEY = 7_203_114_001;
 
+/** Connections a process's pool opens at most, unless told otherwise (cluster workers share it out). */
+export const DEFAULT_POOL_SIZE = 20;
+
 export interface DataSourceOptions {
   url: string;
   /** Pool size; the pool is shared by webhooks, GraphQL and the feed's catch-up reads. */
@@ -29,7 +32,7 @@ export function createDataSource(opts: DataSourceOptions): DataSource {
     logging: false,
     applicationName: opts.applicationName ?? 'identity-monitor',
     extra: {
-      max: opts.poolSize ?? 20,
+      max: opts.poolSize ?? DEFAULT_POOL_SIZE,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
     },

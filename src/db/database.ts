@@ -26,6 +26,8 @@ export interface OpenDatabaseOptions {
   dataDir: string;
   log: Logger;
   poolSize?: number;
+  /** False: the schema is known to be migrated (a cluster worker: its primary migrated). */
+  migrate?: boolean;
 }
 
 /** PostgreSQL could not be started or reached; the message is one line naming which and why. */
@@ -129,7 +131,9 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
         : `DATABASE_URL (${address(url)})`;
       throw new DatabaseUnavailableError(`cannot connect to ${which}: ${reasonOf(err, url)}`, { cause: err });
     }
-    const applied = await migrateSchema(dataSource);
+    // A cluster worker's primary migrated already: nothing to do, nor to wait for under the lock.
+    const applied =
+      opts.migrate === false ? { migrations: [], sqlFiles: [] } : await migrateSchema(dataSource);
     if (applied.migrations.length) opts.log.info({ migrations: applied.migrations }, 'applied migrations');
     if (applied.sqlFiles === null)
       opts.log.warn('the database has migrations this build does not know: sql/ files not applied');

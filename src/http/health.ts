@@ -3,9 +3,21 @@ import type { DataSource } from 'typeorm';
 import { migrationsApplied } from '../db/data-source.js';
 import type { Metrics } from '../observability/metrics.js';
 
+export interface HealthOptions {
+  /** Fields /healthz adds: a cluster worker's index and PID. */
+  served?: Record<string, unknown>;
+  /** What /metrics answers instead of this server's registry: a cluster's, every worker's. */
+  metricsText?: () => Promise<string>;
+}
+
 /** /healthz (the process runs), /readyz (database answers, migrations applied), /metrics. */
-export function registerHealthRoutes(app: FastifyInstance, db: DataSource, metrics: Metrics): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  db: DataSource,
+  metrics: Metrics,
+  opts: HealthOptions = {},
+): void {
+  app.get('/healthz', async () => ({ status: 'ok', ...opts.served }));
 
   app.get('/readyz', async (req, reply) => {
     try {
@@ -20,6 +32,6 @@ export function registerHealthRoutes(app: FastifyInstance, db: DataSource, metri
 
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return (opts.metricsText ?? (() => metrics.registry.metrics()))();
   });
 }
