@@ -96,6 +96,20 @@ export function runScript(script: string, opts: RunOptions): RunningMain {
   };
 }
 
+/**
+ * `err` as it is when the process still runs; when it has exited, an error that says how and shows the
+ * last lines it wrote, since a dead server is then the story and the refused connection only its echo.
+ */
+export function withExitStory(run: RunningMain, err: unknown): unknown {
+  const { exitCode, signalCode } = run.child;
+  if (exitCode === null && signalCode === null) return err;
+  const tail = [...run.stdout, ...run.stderr.join('').split('\n')].filter(Boolean).slice(-30);
+  return new Error(
+    `the process exited (${signalCode ?? `code ${exitCode}`}); its last lines:\n${tail.join('\n')}`,
+    { cause: err },
+  );
+}
+
 const CLI_DIR = path.join(DIST, 'src/cli');
 
 export interface CliResult {

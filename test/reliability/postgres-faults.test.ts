@@ -19,7 +19,7 @@ import {
 } from '../../src/db/embedded-postgres.js';
 import { isAlive } from '../../src/db/postmaster.js';
 import { pollUntil } from '../helpers/poll.js';
-import { freePort, processesUsing, type RunningMain, runMain } from '../helpers/process.js';
+import { freePort, processesUsing, type RunningMain, runMain, withExitStory } from '../helpers/process.js';
 import { WEBHOOK_ENV } from '../helpers/webhooks.js';
 import { assertNothingLost, checkLedger, spoolBacklog } from './check.js';
 import { type Follower, follow } from './follow.js';
@@ -191,14 +191,20 @@ describe(`PostgreSQL stopped and killed under load for ${OUTAGE_MS / 1000} s (se
     assert.equal(received().length, new Set(received()).size, 'the subscriber got none twice');
   }
 
+  /** outage(), failing with the server's own last lines when it is the server that died. */
+  const survives = (fault: () => Promise<void>) =>
+    outage(fault).catch((err: unknown) => {
+      throw server ? withExitStory(server, err) : err;
+    });
+
   it('spools while PostgreSQL is stopped (pg_ctl stop), drains by itself once it is back, loses nothing', async () => {
-    await outage(async () => {
+    await survives(async () => {
       await cluster?.stop();
     });
   });
 
   it('spools while the postmaster is killed with SIGKILL, drains after crash recovery, loses nothing', async () => {
-    await outage(async () => {
+    await survives(async () => {
       process.kill(await postmasterPid(), 'SIGKILL');
     });
   });
