@@ -56,6 +56,51 @@ export const EVENT_COLUMNS = `e.id::text AS id, e.tx_id::text AS tx_id, e.identi
   e.provider_event_id, e.type, e.raw_type, e.description, e.occurred_at, e.received_at, e.new_carrier,
   e.new_line_type, e.verification_status`;
 
+/**
+ * Epoch milliseconds of a timestamptz, as node-postgres's Date of it has them: the sub-millisecond digits
+ * dropped (floor, on the exact numeric that extract(epoch …) gives).
+ */
+const millis = (column: string) => `floor(extract(epoch FROM ${column}) * 1000)`;
+
+/** One event as a JSON array, for an aggregate of events beside another row (`eventJsonEdge` reads it). */
+export const EVENT_JSON = `json_build_array(e.id::text, e.tx_id::text, e.provider, e.provider_event_id,
+  e.type, e.raw_type, e.description, ${millis('e.occurred_at')}, ${millis('e.received_at')}, e.new_carrier,
+  e.new_line_type, e.verification_status)`;
+
+export type EventJson = [
+  id: string,
+  txId: string,
+  provider: Provider,
+  providerEventId: string,
+  type: EventType,
+  rawType: string,
+  description: string | null,
+  occurredAtMs: number,
+  receivedAtMs: number,
+  newCarrier: string | null,
+  newLineType: string | null,
+  verificationStatus: string | null,
+];
+
+/** An event of an EVENT_JSON aggregate of `identityId`'s row, as the edge eventEdge makes of its row. */
+export function eventJsonEdge(identityId: string, j: EventJson): Edge<EventRecord> {
+  return eventEdge({
+    id: j[0],
+    tx_id: j[1],
+    identity_id: identityId,
+    provider: j[2],
+    provider_event_id: j[3],
+    type: j[4],
+    raw_type: j[5],
+    description: j[6],
+    occurred_at: new Date(j[7]),
+    received_at: new Date(j[8]),
+    new_carrier: j[9],
+    new_line_type: j[10],
+    verification_status: j[11],
+  });
+}
+
 export interface EventRow {
   id: string;
   tx_id: string;
