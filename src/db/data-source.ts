@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
 import { acceptColumnTypes, entities } from './entities/index.js';
@@ -18,6 +19,22 @@ export interface DataSourceOptions {
   applicationName?: string;
 }
 
+/**
+ * A node-postgres client that always has an 'error' listener. PostgreSQL ends a connection with an error
+ * message (a fast shutdown, a restart, pg_terminate_backend), which the client emits as 'error'; with no
+ * listener that is an uncaught exception and the process dies. pg-pool takes its own listener off a
+ * client while it is checked out, leaving it to the holder, and TypeORM's query runner attaches one
+ * only between its connect and release, so there are moments with none (a PostgreSQL stop under load
+ * killed the server so, once in a few dozen). Nothing is lost by listening: the query in flight
+ * rejects by itself, and the pool drops the broken client (TypeORM logs the pool's error).
+ */
+class ListenedClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => undefined);
+  }
+}
+
 /** Builds (does not connect) the one DataSource of a process. Never `synchronize`: schema is migrations only. */
 export function createDataSource(opts: DataSourceOptions): DataSource {
   const ds = new DataSource({
@@ -32,6 +49,7 @@ export function createDataSource(opts: DataSourceOptions): DataSource {
     logging: false,
     applicationName: opts.applicationName ?? 'identity-monitor',
     extra: {
+      Client: ListenedClient,
       max: opts.poolSize ?? DEFAULT_POOL_SIZE,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
