@@ -77,7 +77,7 @@ export async function listIdentitiesWithEvents(
   const aggregate = eventsOfRow(p, events);
   const from = identitiesPage(p, filter, limit, after);
   const rows = await db.query<EventsOfRow[]>(`SELECT ${IDENTITY_COLUMNS}, ${aggregate} ${from}`, p.values);
-  return rows.map(withEvents);
+  return rows.map((row) => withEvents(row, events));
 }
 
 /** An identity by id with one page of its events, in one statement; null when there is none. */
@@ -92,7 +92,7 @@ export async function identityWithEvents(
     `SELECT ${IDENTITY_COLUMNS}, ${aggregate} FROM identities i WHERE i.id = ${p.add(id)}::uuid`,
     p.values,
   );
-  return rows[0] ? withEvents(rows[0]) : null;
+  return rows[0] ? withEvents(rows[0], events) : null;
 }
 
 /** Identities by id, in one statement (the identity loader's batch). Unknown ids are left out. */

@@ -30,6 +30,27 @@ function fieldsNamed(set: SelectionSetNode, name: string, info: GraphQLResolveIn
   }
 }
 
+/** The names a selection set asks for, through fragments (aliases give their field's name). */
+function namesIn(set: SelectionSetNode, info: GraphQLResolveInfo, out: Set<string>): void {
+  for (const s of set.selections) {
+    if (s.kind === Kind.FIELD) out.add(s.name.value);
+    else if (s.kind === Kind.INLINE_FRAGMENT) namesIn(s.selectionSet, info, out);
+    else {
+      const fragment = info.fragments[s.name.value];
+      if (fragment) namesIn(fragment.selectionSet, info, out);
+    }
+  }
+}
+
+/** The field names asked below the field at `path`, over all its nodes; null when it is not asked. */
+export function fieldNamesAt(info: GraphQLResolveInfo, path: readonly string[]): Set<string> | null {
+  const found = fieldsAt(info, path);
+  if (!found) return null;
+  const names = new Set<string>();
+  for (const node of found.nodes) if (node.selectionSet) namesIn(node.selectionSet, info, names);
+  return names;
+}
+
 /** Every node of the field at `path` below the field being resolved, with its definition; null when none. */
 export function fieldsAt(
   info: GraphQLResolveInfo,

@@ -97,6 +97,16 @@ describe('GraphQL statement count', () => {
     assert.equal(statements.length, 1, statements.join('\n---\n'));
   });
 
+  it('reads only the event columns the query asks, through fragments and aliases', async () => {
+    const [statement] = await statementsOf(`{ identities(first: 3) { edges { node { id events(first: 2) {
+      edges { cursor node { ...E also: rawType } } } } } } } fragment E on IdentityEvent { type occurredAt }`);
+    const asked = ['e.type', 'e.raw_type', 'e.occurred_at'].filter((c) => statement?.includes(c));
+    const notAsked = ['e.received_at', 'e.provider_event_id', 'e.new_carrier', 'e.description'].filter((c) =>
+      statement?.includes(c),
+    );
+    assert.deepEqual([asked, notAsked], [['e.type', 'e.raw_type', 'e.occurred_at'], []], statement);
+  });
+
   it('falls back to one batched statement per page shape when one query asks two pages of events', async () => {
     const statements = await statementsOf(`{ identities(first: 10) { edges { node { id
       recent: events(first: 2) { edges { node { type } } } more: events(first: 5) { edges { node { type } } } } } } }`);

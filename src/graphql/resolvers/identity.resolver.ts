@@ -3,11 +3,12 @@ import { Arg, Args, Ctx, FieldResolver, ID, Info, Query, Resolver, Root } from '
 import type { EventsPage, IdentityWithEvents } from '../../data/event.queries.js';
 import { identityWithEvents, listIdentities, listIdentitiesWithEvents } from '../../data/identity.queries.js';
 import { type Connection, toConnection } from '../../data/page.js';
+import { EVENT_JSON_FIELDS, type EventJsonField } from '../../data/rows.js';
 import { maskPhone } from '../../domain/phone.js';
 import { type GraphQLContext, hasScope, requireScope } from '../context.js';
 import { parseIdentityId } from '../ids.js';
 import { pageKey } from '../loaders.js';
-import { argumentsAt } from '../lookahead.js';
+import { argumentsAt, fieldNamesAt } from '../lookahead.js';
 import { eventAfter, pageSize, timeAfter } from '../pagination.js';
 import { isFiltering, recordIdentitiesRead } from '../read-tags.js';
 import { Identity } from '../types/identity.type.js';
@@ -33,10 +34,28 @@ function eventsAsked(
   const args = argumentsAt(info, path) as { first?: number | null; after?: string | null } | null;
   if (!args) return null;
   try {
-    return { limit: pageSize(args.first), after: eventAfter(args.after) };
+    return {
+      limit: pageSize(args.first),
+      after: eventAfter(args.after),
+      fields: eventFieldsAsked(fieldNamesAt(info, [...path, 'edges', 'node'])),
+    };
   } catch {
     return null;
   }
+}
+
+/** Names of IdentityEvent fields that need no column of their own beyond id and tx_id. */
+const WITHOUT_COLUMN: ReadonlySet<string> = new Set(['id', 'cursor', 'identity', '__typename']);
+
+/**
+ * The event fields to read for the IdentityEvent fields asked: those asked, or every one when the query
+ * asks one this list does not know (a field added to the type and not here costs a wider read, no error).
+ */
+function eventFieldsAsked(names: Set<string> | null): readonly EventJsonField[] {
+  if (names === null) return [];
+  const fields = EVENT_JSON_FIELDS.filter((f) => names.has(f));
+  const known = [...names].every((n) => WITHOUT_COLUMN.has(n) || fields.includes(n as EventJsonField));
+  return known ? fields : EVENT_JSON_FIELDS;
 }
 
 /** The identity of a row read with its events, holding them for its `events` field. */
