@@ -35,6 +35,40 @@ class ListenedClient extends pg.Client {
   }
 }
 
+/** A pool of its own for one kind of statement: what it needs of pg.Pool. */
+export interface StatementPool {
+  query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
+  end(): Promise<void>;
+}
+
+/**
+ * A small pool beside the DataSource's, for the group commit's writers alone (src/ingest/commit-queue.ts):
+ * in the shared pool a webhook's commit waited behind every GraphQL read queued for a connection (issue
+ * 12: writes' p99 2.2 s under the mixed read load, docs/adr/0016-one-statement-per-page.md). Its size is
+ * the number of writers, so a commit never waits for a connection. Answers rows, as DataSource.query does.
+ */
+export function createStatementPool(opts: {
+  url: string;
+  size: number;
+  applicationName: string;
+  onError: (err: Error) => void;
+}): StatementPool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    application_name: opts.applicationName,
+    Client: ListenedClient,
+    max: opts.size,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client's error, re-emitted by the pool (which has dropped the client): unheard it would throw.
+  pool.on('error', opts.onError);
+  return {
+    query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T,
+    end: () => pool.end(),
+  };
+}
+
 /** Builds (does not connect) the one DataSource of a process. Never `synchronize`: schema is migrations only. */
 export function createDataSource(opts: DataSourceOptions): DataSource {
   const ds = new DataSource({
