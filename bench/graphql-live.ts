@@ -14,13 +14,13 @@
  *
  * Targets, in the order ours, PostGraphile, ours, PostGraphile, each started afresh, warmed up (reads
  * and writes, min(5, BENCH_DURATION) s), then measured for BENCH_DURATION s:
- *   ours          dist/src/main.js, default configuration (response cache on), a signed token; writes
- *                 through its own /webhooks/prove.
+ *   ours          dist/src/main.js, default configuration (response cache on, one worker per core), a
+ *                 signed token; writes through its own /webhooks/prove. Its CPU counts its workers.
  *   PostGraphile  postgraphile@5.1.5 with its amber preset (bench/postgraphile-server.mjs), a pool of 20
  *                 like ours, no auth; writes through bench/baseline-ingest.ts (node:http + pg, the same
  *                 verification and SQL as ours, one transaction per delivery) on its database, in a
  *                 process of its own: on this 2-core machine its reads and writes run on two Node
- *                 processes, ours on one.
+ *                 processes, ours on two workers that each do both.
  * PostGraphile names things its way; the queries alias them to ours, so both answer the same JSON:
  *   identities(first: 20)        allIdentities(first: 20, orderBy: [CREATED_AT_DESC, ROW_ID_DESC])
  *   identity(id: $id)            identityByRowId(rowId: $id)
@@ -51,6 +51,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { signToken } from '../src/auth/tokens.js';
 import {
+  cacheCounts,
   cpuDuring,
   type LoadResult,
   pacedLoad,
@@ -217,17 +218,6 @@ async function verify(url: string, side: Side, headers: Record<string, string>, 
     | null;
   assert.equal(identity?.id, id);
   assert.equal(identity.events.edges.length, 5);
-}
-
-/** `graphql_response_cache_total` by result. */
-async function cacheCounts(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Object.fromEntries(
-    [...text.matchAll(/^graphql_response_cache_total\{result="(\w+)"\} (\d+)/gm)].map((m) => [
-      m[1]!,
-      Number(m[2]),
-    ]),
-  );
 }
 
 /** utime + stime of one process, in clock ticks (100 a second). */
@@ -448,6 +438,8 @@ async function main(): Promise<LiveReport> {
     const json = { 'content-type': 'application/json' };
     const oursEnv = {
       NODE_ENV: 'production',
+      // Production's default, one worker per core (spawnServer would otherwise start one process).
+      WEB_CONCURRENCY: process.env.WEB_CONCURRENCY ?? String(os.availableParallelism()),
       AUTH_JWT_SECRET: AUTH_SECRET,
       DATABASE_URL: urls.ours,
       SPOOL_DIR: spool,

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { signToken } from '../src/auth/tokens.js';
 import {
+  cacheCounts,
   cpuDuring,
   type FixedRequest,
   type LoadResult,
@@ -205,10 +206,7 @@ function startWriter(url: string) {
 
 /** The server's `graphql_response_cache_total` counters, as `hit N, miss N, …`; null if it has none. */
 async function cacheOutcomes(url: string): Promise<string | null> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const counts = [...text.matchAll(/^graphql_response_cache_total\{result="(\w+)"\} (\d+)/gm)].map(
-    (m) => `${m[1]} ${m[2]}`,
-  );
+  const counts = Object.entries(await cacheCounts(url)).map(([result, n]) => `${result} ${n}`);
   return counts.length ? counts.join(', ') : null;
 }
 

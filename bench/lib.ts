@@ -451,7 +451,9 @@ export async function cpuDuring<T>(
   let postgres = postmaster === undefined ? 0 : used(postmaster);
   for (const [pid, p] of after.procs)
     if (postmaster !== undefined && p.ppid === postmaster) postgres += used(pid);
-  const server = used(serverPid);
+  // The server and its cluster workers (WEB_CONCURRENCY > 1 forks them from the PID we started).
+  let server = used(serverPid);
+  for (const [pid, p] of after.procs) if (p.ppid === serverPid) server += used(pid);
   const autocannon = used(process.pid);
   const other = Math.max(0, after.busy - before.busy - server - autocannon - postgres);
   const pct = (ticks: number) => Math.round((100 * ticks) / ticksPerSecond / seconds);
@@ -598,4 +600,16 @@ export async function seedIdentities(
   } finally {
     await db.end();
   }
+}
+
+/**
+ * A server's `graphql_response_cache_total` by result, summed over its cluster workers (each labels
+ * its series `worker="<i>"`); empty if it has no response cache.
+ */
+export async function cacheCounts(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/^graphql_response_cache_total\{[^}]*\bresult="(\w+)"[^}]*\} (\d+)/gm))
+    counts[m[1]!] = (counts[m[1]!] ?? 0) + Number(m[2]);
+  return counts;
 }

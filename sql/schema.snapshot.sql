@@ -349,17 +349,20 @@ $function$;
 
 CREATE OR REPLACE FUNCTION public.event_horizon()
  RETURNS xid8
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
-  SELECT coalesce(
-    (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
-      WHERE NOT EXISTS (
-        SELECT 1 FROM pg_stat_get_activity(NULL) a
-        WHERE a.backend_xid = x::xid
-          AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
-    pg_snapshot_xmax(s.snap))
-  FROM (SELECT pg_current_snapshot() AS snap) s
+BEGIN
+  RETURN (
+    SELECT coalesce(
+      (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
+        WHERE NOT EXISTS (
+          SELECT 1 FROM pg_stat_get_activity(NULL) a
+          WHERE a.backend_xid = x::xid
+            AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+      pg_snapshot_xmax(s.snap))
+    FROM (SELECT pg_current_snapshot() AS snap) s);
+END
 $function$;
 
 CREATE OR REPLACE FUNCTION public.ingest_batch(deliveries jsonb, events jsonb, summaries jsonb)

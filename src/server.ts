@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { createTokenVerifier, signToken } from './auth/tokens.js';
 import type { Config } from './config.js';
+import { createStatementPool } from './db/data-source.js';
 import { type Database, type DatabaseInfo, openDatabase } from './db/database.js';
 import { createEnrollmentService } from './enrollment/enrollment.service.js';
 import { proveBaseUrl, proveGateway } from './enrollment/prove-client.js';
@@ -103,6 +104,7 @@ function poolStatsOf(db: DataSource): () => PoolStats {
  */
 export const START_STEPS = [
   'database', // the pool, and the embedded PostgreSQL when this server started it
+  'commit-pool', // the group commit's own connections (ends them)
   'retention', // deletes expired token ids and old delivery records; needs only the pool
   'spool', // its directory: no stop, but start-up fails here when it cannot be made
   'feed', // the change feed's LISTEN connection and poll timer
@@ -152,6 +154,17 @@ async function compose(
     (d) => (opts.database ? undefined : d.close()),
   );
   const db = database.dataSource;
+  const commitPool = await life.start(
+    'commit-pool',
+    async () =>
+      createStatementPool({
+        url: database.url,
+        size: INGEST_BATCHING.concurrency,
+        applicationName: 'identity-monitor-commits',
+        onError: (err) => log.warn({ err }, 'an idle commit connection failed; the pool replaces it'),
+      }),
+    (p) => p.end(),
+  );
   await life.start(
     'retention',
     () => startRetention({ db, deliveryRetentionDays: config.deliveryRetentionDays, log }),
@@ -198,7 +211,8 @@ async function compose(
   // Group commit: deliveries that arrive while earlier ones are being written go in one transaction.
   // Nothing of it to stop: each write is awaited by its caller, and the pool's end by a late one.
   const commits = createCommitQueue({
-    write: (records) => storeBatch(db, records),
+    // Its own connections: in the shared pool a commit would wait behind the reads queued there.
+    write: (records) => storeBatch(commitPool, records),
     ...INGEST_BATCHING,
     onBatch: (n) => metrics.webhookCommitBatch.observe(n),
   });

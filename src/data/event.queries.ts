@@ -1,8 +1,17 @@
 import type { EventPosition } from '../domain/cursor.js';
 import type { EventCriteria } from '../domain/event-criteria.js';
-import type { EventRecord } from '../domain/records.js';
+import type { EventRecord, IdentityRecord } from '../domain/records.js';
 import type { Edge } from './page.js';
-import { EVENT_COLUMNS, type EventRow, eventEdge } from './rows.js';
+import {
+  EVENT_COLUMNS,
+  type EventJsonField,
+  type EventRow,
+  eventEdge,
+  eventJson,
+  eventJsonEdge,
+  type IdentityRow,
+  identityEdge,
+} from './rows.js';
 import { Params, type Queryable, where } from './sql.js';
 
 /**
@@ -77,3 +86,38 @@ export async function eventsOfIdentities(
   for (const row of rows) byIdentity.get(row.identity_id)?.push(eventEdge(row));
   return byIdentity;
 }
+
+/** Which page of an identity's events (`limit + 1` of them, strictly older than `after`), with which fields. */
+export interface EventsPage {
+  limit: number;
+  after: EventPosition | null;
+  /** Besides id and cursor, which are always read. */
+  fields: readonly EventJsonField[];
+}
+
+/**
+ * A select-list column `events` for a row of identities `i`: that identity's page of events as one JSON
+ * array of `eventJson(page.fields)`, newest first, read as eventsOfIdentities reads them (the same index
+ * range scan).
+ */
+export function eventsOfRow(p: Params, page: EventsPage): string {
+  const conditions = ['e.identity_id = i.id', VISIBLE];
+  if (page.after) conditions.push(before(p, page.after));
+  return `(SELECT coalesce(json_agg(${eventJson(page.fields)} ORDER BY e.tx_id DESC, e.id DESC), '[]'::json)
+     FROM (SELECT * FROM identity_events e ${where(conditions)}
+           ORDER BY e.tx_id DESC, e.id DESC LIMIT ${p.add(page.limit + 1)}) e) AS events`;
+}
+
+/** A row of IDENTITY_COLUMNS with its `eventsOfRow` column. */
+export type EventsOfRow = IdentityRow & { events: unknown[][] };
+
+/** An identity's edge and its page of events. */
+export interface IdentityWithEvents {
+  edge: Edge<IdentityRecord>;
+  events: Edge<EventRecord>[];
+}
+
+export const withEvents = (row: EventsOfRow, page: EventsPage): IdentityWithEvents => ({
+  edge: identityEdge(row),
+  events: row.events.map((j) => eventJsonEdge(row.id, page.fields, j)),
+});

@@ -56,6 +56,69 @@ export const EVENT_COLUMNS = `e.id::text AS id, e.tx_id::text AS tx_id, e.identi
   e.provider_event_id, e.type, e.raw_type, e.description, e.occurred_at, e.received_at, e.new_carrier,
   e.new_line_type, e.verification_status`;
 
+/**
+ * Epoch milliseconds of a timestamptz, as node-postgres's Date of it has them: the sub-millisecond digits
+ * dropped (floor, on the exact numeric that extract(epoch …) gives).
+ */
+const millis = (column: string) => `floor(extract(epoch FROM ${column}) * 1000)`;
+
+/** The fields an aggregate of events may carry besides id and tx_id (always: the cursor), by EventRecord key. */
+const EVENT_JSON_COLUMNS = {
+  provider: 'e.provider',
+  providerEventId: 'e.provider_event_id',
+  type: 'e.type',
+  rawType: 'e.raw_type',
+  description: 'e.description',
+  occurredAt: millis('e.occurred_at'),
+  receivedAt: millis('e.received_at'),
+  newCarrier: 'e.new_carrier',
+  newLineType: 'e.new_line_type',
+  verificationStatus: 'e.verification_status',
+} as const;
+
+export type EventJsonField = keyof typeof EVENT_JSON_COLUMNS;
+export const EVENT_JSON_FIELDS = Object.keys(EVENT_JSON_COLUMNS) as EventJsonField[];
+const TIMES: ReadonlySet<string> = new Set<EventJsonField>(['occurredAt', 'receivedAt']);
+
+/**
+ * An event as a JSON array of its id, its tx_id and `fields` in that order, for an aggregate of events beside
+ * another row; `eventJsonEdge` reads it with the same `fields`.
+ */
+export const eventJson = (fields: readonly EventJsonField[]) =>
+  `json_build_array(e.id::text, e.tx_id::text${fields.map((f) => `, ${EVENT_JSON_COLUMNS[f]}`).join('')})`;
+
+/**
+ * An event of an `eventJson(fields)` aggregate of `identityId`'s row. The fields not read are null: only
+ * the fields a query asks are read (src/graphql/lookahead.ts), so nothing looks at the others.
+ */
+export function eventJsonEdge(
+  identityId: string,
+  fields: readonly EventJsonField[],
+  j: readonly unknown[],
+): Edge<EventRecord> {
+  const node = {
+    id: j[0],
+    cursor: encodeEventCursor({ txId: j[1] as string, id: j[0] as string }),
+    identityId,
+    type: null,
+    rawType: null,
+    provider: null,
+    providerEventId: null,
+    description: null,
+    occurredAt: null,
+    receivedAt: null,
+    newCarrier: null,
+    newLineType: null,
+    verificationStatus: null,
+  } as Record<string, unknown>;
+  for (let k = 0; k < fields.length; k++) {
+    const field = fields[k] as EventJsonField;
+    const value = j[k + 2];
+    node[field] = TIMES.has(field) ? new Date(value as number) : value;
+  }
+  return { cursor: node.cursor as string, node: node as unknown as EventRecord };
+}
+
 export interface EventRow {
   id: string;
   tx_id: string;

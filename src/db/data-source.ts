@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.js';
 import { acceptColumnTypes, entities } from './entities/index.js';
@@ -18,6 +19,56 @@ export interface DataSourceOptions {
   applicationName?: string;
 }
 
+/**
+ * A node-postgres client that always has an 'error' listener. PostgreSQL ends a connection with an error
+ * message (a fast shutdown, a restart, pg_terminate_backend), which the client emits as 'error'; with no
+ * listener that is an uncaught exception and the process dies. pg-pool takes its own listener off a
+ * client while it is checked out, leaving it to the holder, and TypeORM's query runner attaches one
+ * only between its connect and release, so there are moments with none (a PostgreSQL stop under load
+ * killed the server so, once in a few dozen). Nothing is lost by listening: the query in flight
+ * rejects by itself, and the pool drops the broken client (TypeORM logs the pool's error).
+ */
+class ListenedClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => undefined);
+  }
+}
+
+/** A pool of its own for one kind of statement: what it needs of pg.Pool. */
+export interface StatementPool {
+  query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
+  end(): Promise<void>;
+}
+
+/**
+ * A small pool beside the DataSource's, for the group commit's writers alone (src/ingest/commit-queue.ts):
+ * in the shared pool a webhook's commit waited behind every GraphQL read queued for a connection (issue
+ * 12: writes' p99 2.2 s under the mixed read load, docs/adr/0016-one-statement-per-page.md). Its size is
+ * the number of writers, so a commit never waits for a connection. Answers rows, as DataSource.query does.
+ */
+export function createStatementPool(opts: {
+  url: string;
+  size: number;
+  applicationName: string;
+  onError: (err: Error) => void;
+}): StatementPool {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    application_name: opts.applicationName,
+    Client: ListenedClient,
+    max: opts.size,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client's error, re-emitted by the pool (which has dropped the client): unheard it would throw.
+  pool.on('error', opts.onError);
+  return {
+    query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T,
+    end: () => pool.end(),
+  };
+}
+
 /** Builds (does not connect) the one DataSource of a process. Never `synchronize`: schema is migrations only. */
 export function createDataSource(opts: DataSourceOptions): DataSource {
   const ds = new DataSource({
@@ -32,6 +83,7 @@ export function createDataSource(opts: DataSourceOptions): DataSource {
     logging: false,
     applicationName: opts.applicationName ?? 'identity-monitor',
     extra: {
+      Client: ListenedClient,
       max: opts.poolSize ?? DEFAULT_POOL_SIZE,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,

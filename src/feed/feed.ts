@@ -136,6 +136,8 @@ export class ChangeFeed {
       if (this.listener !== client) return;
       this.listener = null;
       client.removeAllListeners();
+      // A closing connection can still report an error: one unheard would be an uncaught exception.
+      client.on('error', () => undefined);
       void client.end().catch(() => undefined);
       if (this.stopped) return;
       this.opts.log.warn({ err }, 'change feed listener lost; polling until it reconnects');

@@ -22,7 +22,8 @@ export interface Loaders {
   identityEvents: DataLoader<IdentityEventsKey, Edge<IdentityEvent>[]>;
 }
 
-const pageKey = (k: { limit: number; after: EventPosition | null }) =>
+/** Which page of events (limit and position) as one string: pages asked alike share one. */
+export const pageKey = (k: { limit: number; after: EventPosition | null }) =>
   k.after ? `${k.limit}:${k.after.txId}:${k.after.id}` : `${k.limit}:`;
 
 /**

@@ -1,5 +1,6 @@
 import { Field, ID, ObjectType } from 'type-graphql';
-import type { IdentityRecord } from '../../domain/records.js';
+import type { Edge } from '../../data/page.js';
+import type { EventRecord, IdentityRecord } from '../../domain/records.js';
 import type { MonitoringStatus, Provider, RiskLevel } from '../../domain/types.js';
 import { DateTimeScalar } from '../scalars.js';
 import { MonitoringStatusEnum, ProviderEnum, RiskLevelEnum } from './enums.js';
@@ -35,4 +36,10 @@ export class Identity implements IdentityRecord {
 
   @Field(() => DateTimeScalar, { nullable: true })
   lastEventAt!: Date | null;
+
+  /**
+   * Not a GraphQL field: a page of events read with the identity (`limit + 1` edges), and which page
+   * (loaders.ts pageKey), when its list or query read them in the same statement.
+   */
+  preloadedEvents?: { page: string; edges: Edge<EventRecord>[] };
 }
