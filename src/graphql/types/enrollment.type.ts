@@ -3,7 +3,10 @@ import type { EnrollErrorCode } from '../../domain/error-codes.js';
 import { EnrollErrorCodeEnum } from './enums.js';
 import { Identity } from './identity.type.js';
 
-@ObjectType('EnrollError', { description: 'Why one item of a batch was not enrolled' })
+@ObjectType('EnrollError', {
+  simpleResolvers: true,
+  description: 'Why one item of a batch was not enrolled',
+})
 export class EnrollError {
   @Field(() => EnrollErrorCodeEnum, { description: 'An error code of the API, e.g. ALREADY_ENROLLED' })
   code!: EnrollErrorCode;
@@ -15,7 +18,10 @@ export class EnrollError {
   existingIdentityId!: string | null;
 }
 
-@ObjectType('EnrollResult', { description: 'One item of a batch: its identity, or its error' })
+@ObjectType('EnrollResult', {
+  simpleResolvers: true,
+  description: 'One item of a batch: its identity, or its error',
+})
 export class EnrollResult {
   @Field(() => Int, { description: 'Position of the item in the input list, from 0' })
   index!: number;
@@ -27,7 +33,7 @@ export class EnrollResult {
   error!: EnrollError | null;
 }
 
-@ObjectType('BatchEnrollPayload')
+@ObjectType('BatchEnrollPayload', { simpleResolvers: true })
 export class BatchEnrollPayload {
   @Field(() => [EnrollResult], { description: 'One per input item, in input order' })
   results!: EnrollResult[];

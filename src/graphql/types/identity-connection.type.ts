@@ -2,7 +2,7 @@ import { Field, ObjectType } from 'type-graphql';
 import { Identity } from './identity.type.js';
 import { PageInfo } from './page-info.type.js';
 
-@ObjectType('IdentityEdge')
+@ObjectType('IdentityEdge', { simpleResolvers: true })
 export class IdentityEdge {
   @Field(() => String)
   cursor!: string;
@@ -11,7 +11,10 @@ export class IdentityEdge {
   node!: Identity;
 }
 
-@ObjectType('IdentityConnection', { description: 'Identities, newest first' })
+@ObjectType('IdentityConnection', {
+  simpleResolvers: true,
+  description: 'Identities, newest first',
+})
 export class IdentityConnection {
   @Field(() => [IdentityEdge])
   edges!: IdentityEdge[];

@@ -2,7 +2,7 @@ import { Field, ObjectType } from 'type-graphql';
 import { IdentityEvent } from './identity-event.type.js';
 import { PageInfo } from './page-info.type.js';
 
-@ObjectType('IdentityEventEdge')
+@ObjectType('IdentityEventEdge', { simpleResolvers: true })
 export class IdentityEventEdge {
   @Field(() => String)
   cursor!: string;
@@ -12,6 +12,7 @@ export class IdentityEventEdge {
 }
 
 @ObjectType('IdentityEventConnection', {
+  simpleResolvers: true,
   description: 'Events, newest first by (writer transaction, id); see docs/adr/0003-event-order.md',
 })
 export class IdentityEventConnection {

@@ -5,7 +5,10 @@ import { DateTimeScalar } from '../scalars.js';
 import { EventTypeEnum, ProviderEnum } from './enums.js';
 
 /** One stored event. Its `identity` is resolved by IdentityEventResolver through the per-request loader. */
-@ObjectType('IdentityEvent', { description: 'Something a provider (or an admin) told us about an identity' })
+@ObjectType('IdentityEvent', {
+  simpleResolvers: true,
+  description: 'Something a provider (or an admin) told us about an identity',
+})
 export class IdentityEvent implements EventRecord {
   @Field(() => ID)
   id!: string;

@@ -5,7 +5,10 @@ import type { MonitoringStatus, Provider, RiskLevel } from '../../domain/types.j
 import { DateTimeScalar } from '../scalars.js';
 import { MonitoringStatusEnum, ProviderEnum, RiskLevelEnum } from './enums.js';
 
-@ObjectType('Identity', { description: 'A monitored identity with its current status and risk level' })
+@ObjectType('Identity', {
+  simpleResolvers: true,
+  description: 'A monitored identity with its current status and risk level',
+})
 export class Identity implements IdentityRecord {
   @Field(() => ID)
   id!: string;

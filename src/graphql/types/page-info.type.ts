@@ -1,6 +1,9 @@
 import { Field, ObjectType } from 'type-graphql';
 
-@ObjectType('PageInfo', { description: 'Where a page ends: pass endCursor to `after` for the next one' })
+@ObjectType('PageInfo', {
+  simpleResolvers: true,
+  description: 'Where a page ends: pass endCursor to `after` for the next one',
+})
 export class PageInfo {
   @Field(() => Boolean)
   hasNextPage!: boolean;

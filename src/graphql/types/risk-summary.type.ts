@@ -3,7 +3,7 @@ import type { RiskSummaryRecord } from '../../domain/records.js';
 import type { MonitoringStatus, RiskLevel } from '../../domain/types.js';
 import { MonitoringStatusEnum, RiskLevelEnum } from './enums.js';
 
-@ObjectType('RiskCount')
+@ObjectType('RiskCount', { simpleResolvers: true })
 export class RiskCount {
   @Field(() => RiskLevelEnum)
   riskLevel!: RiskLevel;
@@ -12,7 +12,7 @@ export class RiskCount {
   count!: number;
 }
 
-@ObjectType('StatusCount')
+@ObjectType('StatusCount', { simpleResolvers: true })
 export class StatusCount {
   @Field(() => MonitoringStatusEnum)
   status!: MonitoringStatus;
@@ -22,6 +22,7 @@ export class StatusCount {
 }
 
 @ObjectType('RiskSummary', {
+  simpleResolvers: true,
   description:
     'Identity counts for dashboards; every level and status is listed, zeros included, in enum order',
 })

@@ -6,7 +6,10 @@ import { DateTimeScalar } from '../scalars.js';
 import { ProviderEnum } from './enums.js';
 import { PageInfo } from './page-info.type.js';
 
-@ObjectType('WebhookDelivery', { description: 'One webhook POST from a provider and how it was answered' })
+@ObjectType('WebhookDelivery', {
+  simpleResolvers: true,
+  description: 'One webhook POST from a provider and how it was answered',
+})
 export class WebhookDelivery implements WebhookDeliveryRecord {
   @Field(() => ID)
   id!: string;
@@ -41,7 +44,7 @@ export class WebhookDelivery implements WebhookDeliveryRecord {
   signingKey!: string | null;
 }
 
-@ObjectType('WebhookDeliveryEdge')
+@ObjectType('WebhookDeliveryEdge', { simpleResolvers: true })
 export class WebhookDeliveryEdge {
   @Field(() => String)
   cursor!: string;
@@ -50,7 +53,10 @@ export class WebhookDeliveryEdge {
   node!: WebhookDelivery;
 }
 
-@ObjectType('WebhookDeliveryConnection', { description: 'Webhook deliveries, newest first' })
+@ObjectType('WebhookDeliveryConnection', {
+  simpleResolvers: true,
+  description: 'Webhook deliveries, newest first',
+})
 export class WebhookDeliveryConnection {
   @Field(() => [WebhookDeliveryEdge])
   edges!: WebhookDeliveryEdge[];
