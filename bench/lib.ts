@@ -532,7 +532,16 @@ export async function spawnServerOn(
  */
 export async function seedIdentities(
   url: string,
-  opts: { identities?: number; perIdentity?: number; eventsPerTx?: number } = {},
+  opts: {
+    identities?: number;
+    perIdentity?: number;
+    eventsPerTx?: number;
+    /**
+     * Give the PROVE identities proveDeliveries' identity and customer ids (the default), so its
+     * deliveries land on them; false leaves them random, so every delivery creates an identity.
+     */
+    deliveryIds?: boolean;
+  } = {},
 ): Promise<{ identities: number; events: number; prove: number; transactions: number }> {
   const identities = opts.identities ?? 10_000;
   const events = identities * (opts.perIdentity ?? 10);
@@ -555,7 +564,8 @@ export async function seedIdentities(
       [identities],
     );
     // proveDeliveries' identity and customer ids, so its deliveries land on these identities.
-    await db.query(`UPDATE identities i SET provider_identity_id = 'bench-' || p.n, client_customer_id = 'cust-' || p.n
+    if (opts.deliveryIds !== false)
+      await db.query(`UPDATE identities i SET provider_identity_id = 'bench-' || p.n, client_customer_id = 'cust-' || p.n
       FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS n FROM identities
             WHERE provider = 'PROVE') p
       WHERE p.id = i.id`);
