@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -7,14 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { toEventRows, toSummaryRows } from '../../src/data/ingest-rows.js';
-import type { DeliveryRecord } from '../../src/ingest/delivery-record.js';
 import { Spool } from '../../src/ingest/spool.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { DEV_TOKEN_LABEL } from '../../src/startup-summary.js';
 import { proveHeaders, signProve } from '../fixtures/signers.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { proveEvent } from '../helpers/events.js';
+import { proveEvent, spooledRecord } from '../helpers/events.js';
 import { pollUntil } from '../helpers/poll.js';
 import { processesUsing, type RunningMain, runMain } from '../helpers/process.js';
 import { PROVE_SECRET, proveNotification } from '../helpers/webhooks.js';
@@ -142,22 +139,7 @@ function subscriber(agent: http.Agent, url: string, token: string) {
 /** A delivery spooled by an earlier run, as the ingest service spools one. */
 async function spoolOne(dir: string, eventId: string): Promise<void> {
   const event = proveEvent(`spooled-identity-${eventId}`, eventId, 'PORT', new Date());
-  const jti = `jti-${randomBytes(6).toString('hex')}`;
-  const record: DeliveryRecord = {
-    delivery: {
-      provider: 'PROVE',
-      receivedAt: new Date().toISOString(),
-      outcome: 'spooled',
-      correlationId: `corr-${jti}`,
-      bodySha256: 'a'.repeat(64),
-      jti,
-      jtiExpiresAt: new Date(Date.now() + 600_000).toISOString(),
-      rejected: [],
-      signingKey: 'utf8',
-    },
-    events: toEventRows([event]),
-    summaries: toSummaryRows([event]),
-  };
+  const record = spooledRecord([event]);
   const spool = new Spool(dir, createLogger('silent'));
   await spool.init();
   await spool.append(record);

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { DataSource } from 'typeorm';
-import { toEventRows, toSummaryRows } from '../../src/data/ingest-rows.js';
 import type { NormalizedEvent } from '../../src/domain/types.js';
 import { type DeliveryRecord } from '../../src/ingest/delivery-record.js';
 import { findRefusals } from '../../src/ingest/item-by-item.js';
@@ -15,32 +14,11 @@ import { startSpoolLoader } from '../../src/ingest/spool-loader.js';
 import { storeBatch } from '../../src/ingest/store.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { openTestDataSource, type TestDataSource } from '../helpers/db.js';
-import { proveEvent } from '../helpers/events.js';
+import { proveEvent, spooledRecord } from '../helpers/events.js';
 import { foldedState, storedState } from '../helpers/policy.js';
 
 function event(identity: string, id: string, type: NormalizedEvent['type'], occurredAt: string) {
   return proveEvent(identity, id, type, new Date(occurredAt));
-}
-
-/** A spooled record as the ingest service writes one, for events a parser let through. */
-function spooled(events: NormalizedEvent[], over: Partial<DeliveryRecord['delivery']> = {}): DeliveryRecord {
-  const jti = `jti-${randomBytes(6).toString('hex')}`;
-  return {
-    delivery: {
-      provider: 'PROVE',
-      receivedAt: new Date().toISOString(),
-      outcome: 'spooled',
-      correlationId: `corr-${jti}`,
-      bodySha256: 'a'.repeat(64),
-      jti,
-      jtiExpiresAt: new Date(Date.now() + 600_000).toISOString(),
-      rejected: [],
-      signingKey: 'utf8',
-      ...over,
-    },
-    events: toEventRows(events),
-    summaries: toSummaryRows(events),
-  };
 }
 
 describe('the spool loader, for a record PostgreSQL refuses as a whole', () => {
@@ -107,7 +85,7 @@ describe('the spool loader, for a record PostgreSQL refuses as a whole', () => {
     ];
     // Notification 1 was rejected by the parser: the events are notifications 0, 2 and 3.
     const parserRejected = { index: 1, reason: 'eventId / eventID is missing', raw: { eventType: 'PORT' } };
-    const record = spooled(events, { rejected: [parserRejected] });
+    const record = spooledRecord(events, { rejected: [parserRejected] });
     await assert.rejects(storeBatch(ds, [record]), { code: '22008' }, 'refused whole, as the premise');
 
     await load(record);
@@ -146,7 +124,7 @@ describe('the spool loader, for a record PostgreSQL refuses as a whole', () => {
 
   it('stores every event of a record refused only for its summary, deriving the state from them', async () => {
     const identity = `summary-${randomBytes(4).toString('hex')}`;
-    const record = spooled([
+    const record = spooledRecord([
       event(identity, `${identity}-1`, 'PORT', '2025-01-23T10:00:00Z'),
       event(identity, `${identity}-2`, 'DISCONNECT', '2025-01-23T10:01:00Z'),
     ]);
@@ -162,7 +140,7 @@ describe('the spool loader, for a record PostgreSQL refuses as a whole', () => {
 
   it('sets aside in failed/ only a record whose delivery alone PostgreSQL refuses, storing nothing', async () => {
     const identity = `aside-${randomBytes(4).toString('hex')}`;
-    const record = spooled([event(identity, `${identity}-1`, 'PORT', '2025-01-23T10:00:00Z')], {
+    const record = spooledRecord([event(identity, `${identity}-1`, 'PORT', '2025-01-23T10:00:00Z')], {
       receivedAt: '0000-01-01T00:00:00.000Z',
     });
     await load(record);
@@ -178,7 +156,7 @@ describe('the spool loader, for a record PostgreSQL refuses as a whole', () => {
 
   it('loads a record spooled before deliveries kept their signing key (no signingKey field)', async () => {
     const identity = `old-${randomBytes(4).toString('hex')}`;
-    const record = spooled([event(identity, `${identity}-1`, 'PORT', '2025-01-23T10:00:00Z')]);
+    const record = spooledRecord([event(identity, `${identity}-1`, 'PORT', '2025-01-23T10:00:00Z')]);
     delete record.delivery.signingKey;
     assert.ok(!JSON.stringify(record).includes('signingKey'));
     const failedBefore = (await files()).failed.length;
@@ -226,7 +204,8 @@ describe('the spool loader, for files this build cannot read', () => {
 
   it('sets aside a file of an unknown format or an unreadable one, reports why, and loads the ones after it', async () => {
     const identity = `format-${randomBytes(4).toString('hex')}`;
-    const one = (n: number) => spooled([event(identity, `${identity}-${n}`, 'PORT', '2025-01-23T10:00:00Z')]);
+    const one = (n: number) =>
+      spooledRecord([event(identity, `${identity}-${n}`, 'PORT', '2025-01-23T10:00:00Z')]);
     // Named as the spool names files, so they sort in this order: each one is met before the next.
     const files: [string, string][] = [
       ['000000000000001-1-000000001.json', JSON.stringify({ format: 2, record: one(1) })],
