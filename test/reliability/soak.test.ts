@@ -82,12 +82,17 @@ describe(`soak for ${SOAK_MS / 60_000} min at half the measured capacity, ${SUBS
   });
 
   after(async () => {
-    for (const f of followers) await f.stop();
-    if (server && server.child.exitCode === null && server.child.signalCode === null) {
-      server.child.kill('SIGTERM');
-      await server.exited;
+    // The server and PostgreSQL go whatever a follower does: left running, they would keep this
+    // process, and npm test, from ever ending.
+    try {
+      for (const f of followers) await f.stop();
+    } finally {
+      if (server && server.child.exitCode === null && server.child.signalCode === null) {
+        server.child.kill('SIGTERM');
+        await server.exited;
+      }
+      await cluster?.stop();
     }
-    await cluster?.stop();
     const left = dir ? await processesUsing(dir) : [];
     if (dir) await rm(dir, { recursive: true, force: true });
     assert.deepEqual(left, [], 'no server or PostgreSQL process left behind');
