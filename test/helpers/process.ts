@@ -24,6 +24,8 @@ export interface RunOptions {
   /** The whole environment besides PATH and HOME: nothing of the test process leaks in. */
   env: Record<string, string>;
   args?: readonly string[];
+  /** Node's own options, before the script (a test probe's preload, say). */
+  nodeArgs?: readonly string[];
 }
 
 /** Runs `node dist/src/main.js` (what `npm start` runs) as a child process. */
@@ -38,7 +40,7 @@ export function runScript(script: string, opts: RunOptions): RunningMain {
     HOME: process.env.HOME ?? '/',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [script, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...(opts.args ?? [])], {
     cwd: opts.cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -120,11 +120,14 @@ function voveDelivery(run: string, seq: number, random: Random, ids: number): Bu
   const status = pick(VOVE_STATUSES, random);
   const refId = `${run}-vove-${Math.floor(random() * ids)}`;
   const body = JSON.stringify({ status, refId });
-  const timestamp = new Date(Date.now() - Math.floor(random() * 60_000)); // within Svix's 5 minutes, resends too
+  // Svix signs every attempt anew, same id and a fresh timestamp: a resend minutes later (a 10-minute
+  // soak's) is within its 5 minutes' tolerance as the first send was. Each send is up to a minute old.
+  const ageMs = Math.floor(random() * 60_000);
   return {
     provider: 'VOVE',
     events: [{ provider: 'VOVE', providerEventId: id, providerIdentityId: refId, rawType: status }],
     send: async (forged) => {
+      const timestamp = new Date(Date.now() - ageMs);
       const headers = signSvix({ secret: VOVE_SECRET, id, timestamp, body });
       // A forged body under a genuine signature: what an attacker who saw one delivery could try.
       return {
