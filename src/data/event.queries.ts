@@ -59,6 +59,22 @@ export async function listEvents(
 }
 
 /**
+ * One identity's page of events as a FROM clause: those of `identity` (an SQL expression) below the
+ * visibility horizon and strictly older than `after`, newest first, `limit + 1` of them. An index range
+ * scan of identity_events_identity_idx; eventsOfIdentities and eventsOfRow both read a page so.
+ */
+function pageOfIdentity(
+  p: Params,
+  identity: string,
+  page: { limit: number; after: EventPosition | null },
+): string {
+  const conditions = [`e.identity_id = ${identity}`, VISIBLE];
+  if (page.after) conditions.push(before(p, page.after));
+  return `FROM identity_events e ${where(conditions)}
+       ORDER BY e.tx_id DESC, e.id DESC LIMIT ${p.add(page.limit + 1)}`;
+}
+
+/**
  * The same page (`limit + 1` rows, strictly older than `after`) of the events of each identity, in ONE
  * statement: a LATERAL join over the ids, each side an index range scan of identity_events_identity_idx.
  * Returns the edges per identity id; an identity without events maps to an empty list.
@@ -71,13 +87,10 @@ export async function eventsOfIdentities(
 ): Promise<Map<string, Edge<EventRecord>[]>> {
   const p = new Params();
   const ids = p.add([...new Set(identityIds)]);
-  const conditions = ['e.identity_id = k.identity_id', VISIBLE];
-  if (after) conditions.push(before(p, after));
   const rows = await db.query<EventRow[]>(
     `SELECT e.* FROM unnest(${ids}::uuid[]) AS k(identity_id)
      CROSS JOIN LATERAL (
-       SELECT ${EVENT_COLUMNS} FROM identity_events e ${where(conditions)}
-       ORDER BY e.tx_id DESC, e.id DESC LIMIT ${p.add(limit + 1)}
+       SELECT ${EVENT_COLUMNS} ${pageOfIdentity(p, 'k.identity_id', { limit, after })}
      ) e
      ORDER BY e.identity_id, e.tx_id::xid8 DESC, e.id::bigint DESC`,
     p.values,
@@ -97,15 +110,11 @@ export interface EventsPage {
 
 /**
  * A select-list column `events` for a row of identities `i`: that identity's page of events as one JSON
- * array of `eventJson(page.fields)`, newest first, read as eventsOfIdentities reads them (the same index
- * range scan).
+ * array of `eventJson(page.fields)`, newest first: the page eventsOfIdentities reads (pageOfIdentity).
  */
 export function eventsOfRow(p: Params, page: EventsPage): string {
-  const conditions = ['e.identity_id = i.id', VISIBLE];
-  if (page.after) conditions.push(before(p, page.after));
   return `(SELECT coalesce(json_agg(${eventJson(page.fields)} ORDER BY e.tx_id DESC, e.id DESC), '[]'::json)
-     FROM (SELECT * FROM identity_events e ${where(conditions)}
-           ORDER BY e.tx_id DESC, e.id DESC LIMIT ${p.add(page.limit + 1)}) e) AS events`;
+     FROM (SELECT * ${pageOfIdentity(p, 'i.id', page)}) e) AS events`;
 }
 
 /** A row of IDENTITY_COLUMNS with its `eventsOfRow` column. */

@@ -35,6 +35,9 @@ class ListenedClient extends pg.Client {
   }
 }
 
+/** Every pool's: a connection that does not come within 5 s is an error; an idle one closes after 30 s. */
+const POOL_TIMEOUTS = { connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 } as const;
+
 /** A pool of its own for one kind of statement: what it needs of pg.Pool. */
 export interface StatementPool {
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
@@ -58,8 +61,7 @@ export function createStatementPool(opts: {
     application_name: opts.applicationName,
     Client: ListenedClient,
     max: opts.size,
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
+    ...POOL_TIMEOUTS,
   });
   // An idle client's error, re-emitted by the pool (which has dropped the client): unheard it would throw.
   pool.on('error', opts.onError);
@@ -85,8 +87,7 @@ export function createDataSource(opts: DataSourceOptions): DataSource {
     extra: {
       Client: ListenedClient,
       max: opts.poolSize ?? DEFAULT_POOL_SIZE,
-      connectionTimeoutMillis: 5_000,
-      idleTimeoutMillis: 30_000,
+      ...POOL_TIMEOUTS,
     },
   });
   return acceptColumnTypes(ds);
